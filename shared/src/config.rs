@@ -1,0 +1,244 @@
+//! Typed settings read from environment variables.
+//!
+//! Every service reads its settings through a [`Source`] so tests can hand in
+//! a map instead of mutating the process environment. Defaults are the values
+//! that work inside the cluster; a bad value stops the service at start with a
+//! message naming the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Where settings come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct Env;
+
+impl Source for Env {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+impl Source for HashMap<&str, &str> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).map(|v| v.to_string())
+    }
+}
+
+/// A setting that could not be used, with the variable that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: String,
+    pub value: String,
+    pub expected: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {}={:?}: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads `key`, parsing it with `parse`; unset or empty gives `default`.
+pub fn read<T>(
+    source: &dyn Source,
+    key: &str,
+    default: T,
+    expected: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, ConfigError> {
+    match source.get(key) {
+        None => Ok(default),
+        Some(raw) if raw.trim().is_empty() => Ok(default),
+        Some(raw) => parse(raw.trim()).ok_or_else(|| ConfigError {
+            variable: key.to_string(),
+            value: raw.clone(),
+            expected: expected.to_string(),
+        }),
+    }
+}
+
+pub fn port(source: &dyn Source, key: &str, default: u16) -> Result<u16, ConfigError> {
+    read(source, key, default, "a port number (0-65535)", |s| {
+        u16::from_str(s).ok()
+    })
+}
+
+pub fn duration(
+    source: &dyn Source,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    read(
+        source,
+        key,
+        default,
+        "a duration such as 10s, 500ms, 2m or plain seconds (10)",
+        parse_duration,
+    )
+}
+
+pub fn string(source: &dyn Source, key: &str, default: &str) -> String {
+    source
+        .get(key)
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or plain seconds (`10`, `1.5`).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "" | "s" => number,
+        "ms" => number / 1000.0,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(seconds).ok()
+}
+
+/// How a service logs: human-readable text, or one JSON object per line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What every service needs to serve HTTP, report and stop.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind (`BIND`, default all interfaces).
+    pub bind: IpAddr,
+    /// The API port (`PORT`, default 8080: unprivileged; Services map 80 to it).
+    pub port: u16,
+    /// Prometheus `/metrics` (`METRICS_PORT`, default 8000).
+    pub metrics_port: u16,
+    /// How long in-flight requests may take to finish after SIGTERM (`SHUTDOWN_GRACE`).
+    pub shutdown_grace: Duration,
+    /// How long to keep serving with `/readyz` at 503 after SIGTERM, so that
+    /// Kubernetes takes the pod out of its endpoints first (`SHUTDOWN_DELAY`).
+    pub shutdown_delay: Duration,
+    /// `ZIPKIN_ENDPOINT`: export spans there when set.
+    pub zipkin_endpoint: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            bind: read(
+                source,
+                "BIND",
+                IpAddr::from([0, 0, 0, 0]),
+                "an IP address such as 0.0.0.0 or 127.0.0.1",
+                |s| s.parse().ok(),
+            )?,
+            port: port(source, "PORT", 8080)?,
+            metrics_port: port(source, "METRICS_PORT", 8000)?,
+            shutdown_grace: duration(source, "SHUTDOWN_GRACE", Duration::from_secs(10))?,
+            shutdown_delay: duration(source, "SHUTDOWN_DELAY", Duration::from_secs(2))?,
+            zipkin_endpoint: read(
+                source,
+                "ZIPKIN_ENDPOINT",
+                None,
+                "an http:// URL such as http://zipkin.istio-system:9411/api/v2/spans",
+                |s| {
+                    (s.starts_with("http://") && s.len() > "http://".len())
+                        .then(|| Some(s.to_string()))
+                },
+            )?,
+        })
+    }
+
+    /// Settings for tests: loopback, ports chosen by the system, no delays.
+    pub fn for_tests() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            metrics_port: 0,
+            shutdown_grace: Duration::from_secs(5),
+            shutdown_delay: Duration::ZERO,
+            zipkin_endpoint: None,
+        }
+    }
+}
+
+/// `LOG_FORMAT`: `text` (default) or `json`.
+pub fn log_format(source: &dyn Source) -> Result<LogFormat, ConfigError> {
+    read(
+        source,
+        "LOG_FORMAT",
+        LogFormat::Text,
+        "text or json",
+        |s| match s.to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn durations_accept_seconds_milliseconds_and_plain_numbers() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("ten"), None);
+        assert_eq!(parse_duration("10 parsecs"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn defaults_work_in_the_cluster() {
+        let config = ServerConfig::from_source(&source(&[])).unwrap();
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.metrics_port, 8000);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(10));
+        assert!(config.zipkin_endpoint.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let error = ServerConfig::from_source(&source(&[("PORT", "eighty")])).unwrap_err();
+        assert_eq!(error.variable, "PORT");
+        assert!(error.to_string().contains("PORT=\"eighty\""), "{error}");
+        let error = ServerConfig::from_source(&source(&[("SHUTDOWN_GRACE", "soon")])).unwrap_err();
+        assert_eq!(error.variable, "SHUTDOWN_GRACE");
+        let error =
+            ServerConfig::from_source(&source(&[("ZIPKIN_ENDPOINT", "zipkin:9411")])).unwrap_err();
+        assert_eq!(error.variable, "ZIPKIN_ENDPOINT");
+    }
+}

@@ -1,0 +1,191 @@
+//! Binding, health, graceful shutdown and the metrics listener: how every
+//! service runs.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use tokio::sync::Notify;
+
+use crate::config::ServerConfig;
+use crate::metrics::{self, Metrics};
+use crate::telemetry::{self, Tracing};
+
+/// Whether the service takes new work; `/readyz` answers from it.
+#[derive(Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts the same graceful shutdown as SIGTERM (tests use it).
+#[derive(Clone)]
+pub struct Shutdown {
+    readiness: Readiness,
+    requested: Arc<Notify>,
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        self.readiness.0.store(false, Ordering::SeqCst);
+        self.requested.notify_one();
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body("Healthy")
+}
+
+async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    if readiness.is_ready() {
+        HttpResponse::Ok().content_type("text/plain").body("Ready")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("Shutting down")
+    }
+}
+
+/// A bound, not yet running service: its API server and its metrics server.
+pub struct Application {
+    address: SocketAddr,
+    metrics_address: SocketAddr,
+    server: Server,
+    metrics_server: Server,
+    shutdown: Shutdown,
+    shutdown_delay: Duration,
+    tracing: Tracing,
+}
+
+impl Application {
+    /// Binds both ports and builds the servers. `routes` adds the service's
+    /// own routes; `/healthz`, `/readyz`, metrics and tracing come with it.
+    pub fn build<F>(config: &ServerConfig, tracing: Tracing, routes: F) -> io::Result<Self>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
+        let listener = TcpListener::bind((config.bind, config.port))?;
+        let metrics_listener = TcpListener::bind((config.bind, config.metrics_port))?;
+        let address = listener.local_addr()?;
+        let metrics_address = metrics_listener.local_addr()?;
+        let readiness = Readiness(Arc::new(AtomicBool::new(true)));
+        let metrics = web::Data::new(Metrics::new());
+        let tracing_data = web::Data::new(tracing.clone());
+        let readiness_data = web::Data::new(readiness.clone());
+        // actix counts its drain timeout in whole seconds.
+        let grace = config.shutdown_grace.as_secs_f64().ceil() as u64;
+
+        let app_metrics = metrics.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_metrics.clone())
+                .app_data(tracing_data.clone())
+                .app_data(readiness_data.clone())
+                .wrap(from_fn(telemetry::trace_requests))
+                .wrap(from_fn(metrics::record_requests))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .configure(routes.clone())
+        })
+        .disable_signals()
+        .shutdown_timeout(grace)
+        .listen(listener)?
+        .run();
+
+        let metrics_server = HttpServer::new(move || {
+            App::new()
+                .app_data(metrics.clone())
+                .route("/metrics", web::get().to(metrics::serve))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(metrics_listener)?
+        .run();
+
+        Ok(Self {
+            address,
+            metrics_address,
+            server,
+            metrics_server,
+            shutdown: Shutdown {
+                readiness,
+                requested: Arc::new(Notify::new()),
+            },
+            shutdown_delay: config.shutdown_delay,
+            tracing,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_address.port()
+    }
+
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGTERM, SIGINT or [`Shutdown::trigger`], then drains:
+    /// `/readyz` turns 503, the service keeps answering for `SHUTDOWN_DELAY`
+    /// (so Kubernetes stops sending it traffic; skipped on Ctrl-C), in-flight
+    /// requests finish within `SHUTDOWN_GRACE`, the last spans are flushed.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        let handle: ServerHandle = self.server.handle();
+        let metrics_handle = self.metrics_server.handle();
+        let server = tokio::spawn(self.server);
+        let metrics_server = tokio::spawn(self.metrics_server);
+
+        let delay = tokio::select! {
+            _ = self.shutdown.requested.notified() => self.shutdown_delay,
+            _ = terminate() => self.shutdown_delay,
+            _ = tokio::signal::ctrl_c() => Duration::ZERO,
+        };
+        self.shutdown.readiness.0.store(false, Ordering::SeqCst);
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            "shutting down: /readyz now answers 503"
+        );
+        tokio::time::sleep(delay).await;
+        handle.stop(true).await;
+        metrics_handle.stop(true).await;
+        let _ = server.await;
+        let _ = metrics_server.await;
+        let tracing = self.tracing;
+        let _ = tokio::task::spawn_blocking(move || tracing.shutdown()).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await
+}

@@ -1,0 +1,223 @@
+//! Logs (`tracing`) and traces (OpenTelemetry, exported to Zipkin).
+//!
+//! Logs go through one global subscriber set up in `main`. Traces are per
+//! app: each [`Tracing`] has its own tracer provider named after its service,
+//! so several services in one test process still report as themselves.
+
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+};
+
+use crate::config::LogFormat;
+
+/// Sets up the global log subscriber: text or JSON lines on stdout, level
+/// from `RUST_LOG` (e.g. `info`, or `info,shared::propagation=debug`).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::prelude::*;
+    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| "info".parse().expect("a valid default filter"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init(),
+    };
+    // Already set (several apps in one test process): keep the first.
+    let _ = result;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot set up the Zipkin exporter for {endpoint}: {reason}")]
+    Exporter { endpoint: String, reason: String },
+}
+
+/// One service's tracer: spans named after the service, exported to Zipkin,
+/// or nothing at all when no endpoint is configured.
+#[derive(Clone, Debug, Default)]
+pub struct Tracing {
+    inner: Option<(SdkTracerProvider, SdkTracer)>,
+}
+
+impl Tracing {
+    /// No tracing: trace headers are forwarded verbatim.
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    pub fn zipkin(service: &'static str, endpoint: &str) -> Result<Self, TelemetryError> {
+        let owned = endpoint.to_string();
+        // The exporter's blocking HTTP client must be built outside any async
+        // runtime; it then lives on the span processor's own thread.
+        let exporter = std::thread::spawn(move || {
+            opentelemetry_zipkin::ZipkinExporter::builder()
+                .with_collector_endpoint(owned)
+                .build()
+        })
+        .join()
+        .map_err(|_| TelemetryError::Exporter {
+            endpoint: endpoint.to_string(),
+            reason: "the exporter's set-up panicked".into(),
+        })?
+        .map_err(|e| TelemetryError::Exporter {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        let processor = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(Duration::from_secs(1))
+                    .build(),
+            )
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            .with_resource(Resource::builder().with_service_name(service).build())
+            .build();
+        let tracer = provider.tracer(service);
+        Ok(Self {
+            inner: Some((provider, tracer)),
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Starts a span as a child of `parent`; `None` when tracing is off.
+    pub fn start(
+        &self,
+        parent: &Context,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Option<Context> {
+        let (_, tracer) = self.inner.as_ref()?;
+        let span = tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
+            .start_with_context(tracer, parent);
+        Some(parent.with_span(span))
+    }
+
+    /// Exports what is still buffered and stops the exporter. Blocking: call
+    /// from a blocking thread.
+    pub fn shutdown(&self) {
+        if let Some((provider, _)) = &self.inner
+            && let Err(error) = provider.shutdown()
+        {
+            tracing::warn!(%error, "could not flush the last spans");
+        }
+    }
+}
+
+/// Ends the span in `cx` with an HTTP status (errors for 5xx, as Zipkin marks them).
+pub fn end_span(cx: &Context, status: Option<u16>, error: Option<&str>) {
+    let span = cx.span();
+    if let Some(status) = status {
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if status >= 500 {
+            span.set_status(Status::error(format!("HTTP {status}")));
+        }
+    }
+    if let Some(error) = error {
+        span.set_status(Status::error(error.to_string()));
+    }
+    span.end();
+}
+
+/// The server span of the request being handled (request extension).
+#[derive(Clone)]
+pub struct RequestSpan(pub Context);
+
+/// The trace context that arrived with a request, in B3 or W3C headers.
+fn incoming_context(req: &ServiceRequest) -> Context {
+    let headers: std::collections::HashMap<String, String> = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect();
+    TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(opentelemetry_zipkin::Propagator::with_encoding(
+            opentelemetry_zipkin::B3Encoding::SingleAndMultiHeader,
+        )),
+    ])
+    .extract(&headers)
+}
+
+/// Middleware: one server span per request (joined to the incoming trace) and
+/// one access-log line.
+pub async fn trace_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let tracing_state = req.app_data::<web::Data<Tracing>>().cloned();
+    let span = tracing_state.as_ref().and_then(|t| {
+        t.start(
+            &incoming_context(&req),
+            format!("{method} {route}"),
+            SpanKind::Server,
+            vec![
+                KeyValue::new("http.request.method", method.clone()),
+                KeyValue::new("http.route", route.clone()),
+                KeyValue::new("url.path", path.clone()),
+            ],
+        )
+    });
+    if let Some(cx) = &span {
+        req.extensions_mut().insert(RequestSpan(cx.clone()));
+    }
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    let trace_id = span
+        .as_ref()
+        .map(|cx| cx.span().span_context().trace_id().to_string());
+    if let Some(cx) = &span {
+        end_span(cx, Some(status), None);
+    }
+    tracing::info!(
+        target: "access",
+        %method,
+        %path,
+        status,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id,
+        trace_id = trace_id.as_deref().unwrap_or("-"),
+    );
+    result
+}
