@@ -64,18 +64,27 @@ impl Tracing {
         // The exporter's blocking HTTP client must be built outside any async
         // runtime; it then lives on the span processor's own thread.
         let exporter = std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| e.to_string())?;
             opentelemetry_zipkin::ZipkinExporter::builder()
                 .with_collector_endpoint(owned)
+                .with_http_client(NamingClient {
+                    service,
+                    inner: client,
+                })
                 .build()
+                .map_err(|e| e.to_string())
         })
         .join()
         .map_err(|_| TelemetryError::Exporter {
             endpoint: endpoint.to_string(),
             reason: "the exporter's set-up panicked".into(),
         })?
-        .map_err(|e| TelemetryError::Exporter {
+        .map_err(|reason| TelemetryError::Exporter {
             endpoint: endpoint.to_string(),
-            reason: e.to_string(),
+            reason,
         })?;
         let processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
@@ -125,6 +134,62 @@ impl Tracing {
             tracing::warn!(%error, "could not flush the last spans");
         }
     }
+}
+
+/// Names the service in every span it posts to Zipkin.
+///
+/// opentelemetry-zipkin 0.33 leaves `localEndpoint` empty (it dropped the
+/// service name when the name moved to the `Resource`), so Jaeger would show
+/// `unknown-service-name`. This client adds `localEndpoint.serviceName`, and
+/// `remoteEndpoint.serviceName` from `peer.service` so the dependency graph
+/// shows front → aleph and front → beth.
+#[derive(Debug)]
+struct NamingClient {
+    service: &'static str,
+    inner: reqwest::blocking::Client,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for NamingClient {
+    async fn send_bytes(
+        &self,
+        request: opentelemetry_http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<
+        opentelemetry_http::Response<opentelemetry_http::Bytes>,
+        opentelemetry_http::HttpError,
+    > {
+        let (parts, body) = request.into_parts();
+        let body = name_spans(&body, self.service).map_or(body, Into::into);
+        self.inner
+            .send_bytes(opentelemetry_http::Request::from_parts(parts, body))
+            .await
+    }
+}
+
+/// The Zipkin JSON v2 batch with service names filled in.
+fn name_spans(batch: &[u8], service: &str) -> Option<Vec<u8>> {
+    let mut spans: Vec<serde_json::Value> = serde_json::from_slice(batch).ok()?;
+    for span in spans.iter_mut().filter_map(|s| s.as_object_mut()) {
+        let peer = span
+            .get("tags")
+            .and_then(|t| t.get("peer.service"))
+            .cloned();
+        span.entry("localEndpoint")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()?
+            .insert("serviceName".into(), service.into());
+        // A root span has no parent: Zipkin's format omits the field.
+        if span.get("parentId").and_then(|p| p.as_str()) == Some("0000000000000000") {
+            span.remove("parentId");
+        }
+        if let Some(peer) = peer {
+            span.insert(
+                "remoteEndpoint".into(),
+                serde_json::json!({ "serviceName": peer }),
+            );
+        }
+    }
+    serde_json::to_vec(&spans).ok()
 }
 
 /// Ends the span in `cx` with an HTTP status (errors for 5xx, as Zipkin marks them).

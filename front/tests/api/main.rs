@@ -1,0 +1,8 @@
+//! front, started for real on port 0, calling real test backends on 127.0.0.1.
+
+mod browser;
+mod helpers;
+mod page;
+mod propagation;
+mod signin;
+mod tracing;

@@ -1,0 +1,147 @@
+use std::time::Duration;
+
+use crate::helpers::{Behaviour, client, page, spawn_front, test_backend};
+
+async fn front() -> crate::helpers::Running {
+    let fine = test_backend(Behaviour::Fine {
+        title: "Otomato Fine Service",
+        version: "1.0",
+    })
+    .await;
+    spawn_front(&[&fine.address], Duration::from_secs(1))
+}
+
+#[tokio::test]
+async fn signing_in_sets_the_user_cookie_and_goes_back_to_the_page() {
+    let front = front().await;
+    let response = client()
+        .post(format!("{}/login", front.address))
+        .form(&[
+            ("username", "developer"),
+            ("passwd", ""),
+            ("next", "/backends"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/backends");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("user=developer;"), "{cookie}");
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+
+    let (_, body) = page(&front.address, Some("user=developer")).await;
+    assert!(body.contains(">developer</span>"), "{body}");
+    assert!(body.contains("(sign out)"), "{body}");
+    assert!(!body.contains("id=\"signin\""), "{body}");
+}
+
+#[tokio::test]
+async fn the_signed_out_page_offers_the_original_sign_in_form() {
+    let front = front().await;
+    let (_, body) = page(&front.address, None).await;
+    assert!(body.contains("Sign in"));
+    assert!(body.contains(r#"name="username""#));
+    assert!(body.contains(r#"name="passwd""#));
+    let passwd = body
+        .split(r#"name="passwd""#)
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .next()
+        .unwrap();
+    assert!(
+        !passwd.contains("required"),
+        "the password is never required"
+    );
+    assert!(body.contains("No password is checked"));
+}
+
+#[tokio::test]
+async fn signing_in_never_redirects_to_another_site() {
+    let front = front().await;
+    for next in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+    ] {
+        let response = client()
+            .post(format!("{}/login", front.address))
+            .form(&[("username", "developer"), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["location"], "/", "next={next}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_name_outside_the_rule_gets_a_400_page_and_no_cookie() {
+    let front = front().await;
+    for name in [
+        "",
+        "jane doe",
+        "<script>alert(1)</script>",
+        "a;user=developer",
+        &"x".repeat(65),
+    ] {
+        let response = client()
+            .post(format!("{}/login", front.address))
+            .form(&[("username", name), ("passwd", "")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{name:?}");
+        assert!(response.headers().get("set-cookie").is_none());
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains("1 to 64 characters"), "{body}");
+        assert!(!body.contains("<script>alert"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_form_without_a_user_name_gets_a_400_page() {
+    let front = front().await;
+    let response = client()
+        .post(format!("{}/login", front.address))
+        .form(&[("passwd", "secret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("username"));
+}
+
+#[tokio::test]
+async fn signing_out_clears_the_cookie_by_link_and_by_form() {
+    let front = front().await;
+    let by_link = client()
+        .get(format!("{}/logout", front.address))
+        .header("cookie", "user=developer")
+        .send()
+        .await
+        .unwrap();
+    let by_form = client()
+        .post(format!("{}/logout", front.address))
+        .header("cookie", "user=developer")
+        .form(&[("next", "/backends")])
+        .send()
+        .await
+        .unwrap();
+    for (response, location) in [(by_link, "/"), (by_form, "/backends")] {
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], location);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap();
+        assert!(cookie.starts_with("user=;"), "{cookie}");
+        assert!(cookie.contains("Max-Age=0"), "{cookie}");
+        assert!(cookie.contains("Path=/"), "{cookie}");
+    }
+}

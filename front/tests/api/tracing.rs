@@ -1,0 +1,167 @@
+//! Zipkin export, checked against a real HTTP receiver that records spans.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use serde_json::Value;
+
+use crate::helpers::{Behaviour, Running, client, front_config, test_backend};
+
+/// A Zipkin collector stand-in: `POST /api/v2/spans` with a JSON array.
+async fn zipkin_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let spans = Arc::new(Mutex::new(Vec::new()));
+    let store = spans.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let store = store.clone();
+        App::new().route(
+            "/api/v2/spans",
+            web::post().to(move |body: web::Bytes| {
+                let store = store.clone();
+                async move {
+                    let batch: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
+                    store.lock().unwrap().extend(batch);
+                    actix_web::HttpResponse::Accepted().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (endpoint, spans)
+}
+
+fn traced(endpoint: &str) -> shared::backend::Config {
+    let mut config = shared::backend::Config::for_tests();
+    config.server.zipkin_endpoint = Some(endpoint.to_string());
+    config
+}
+
+fn of_service<'a>(spans: &'a [Value], service: &str) -> Vec<&'a Value> {
+    spans
+        .iter()
+        .filter(|s| s["localEndpoint"]["serviceName"] == service)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_page_load_is_one_trace_across_front_aleph_and_beth() {
+    let (endpoint, spans) = zipkin_receiver().await;
+    let aleph = Running::start(aleph::build(&traced(&endpoint)).unwrap());
+    let beth = Running::start(beth::build(&traced(&endpoint)).unwrap());
+    let mut config = front_config(
+        &[&aleph.host_port(), &beth.host_port()],
+        Duration::from_secs(5),
+    );
+    config.server.zipkin_endpoint = Some(endpoint.clone());
+    let front = Running::start(front::build(&config).unwrap());
+
+    let body = client()
+        .get(format!("{}/", front.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("Otomato Aleph Service") && body.contains("Otomato Beth Service"));
+
+    // Stopping flushes what each service still buffers.
+    for service in [front, aleph, beth] {
+        service.stop().await;
+    }
+    let spans = spans.lock().unwrap().clone();
+    let front_spans = of_service(&spans, "front");
+    let aleph_spans = of_service(&spans, "aleph");
+    let beth_spans = of_service(&spans, "beth");
+    assert!(
+        !front_spans.is_empty() && !aleph_spans.is_empty() && !beth_spans.is_empty(),
+        "{spans:#?}"
+    );
+
+    let trace_ids: HashSet<&Value> = spans.iter().map(|s| &s["traceId"]).collect();
+    assert_eq!(trace_ids.len(), 1, "one trace per page load: {spans:#?}");
+
+    // front server → front client ×4 → aleph/beth servers.
+    let server = front_spans
+        .iter()
+        .find(|s| s["kind"] == "SERVER")
+        .expect("front's server span");
+    let clients: Vec<_> = front_spans
+        .iter()
+        .filter(|s| s["kind"] == "CLIENT")
+        .collect();
+    assert_eq!(
+        clients.len(),
+        4,
+        "/version and /name of two backends: {front_spans:#?}"
+    );
+    assert!(server.get("parentId").is_none(), "a root span: {server:#?}");
+    for client in &clients {
+        assert_eq!(client["parentId"], server["id"]);
+        assert_eq!(
+            client["remoteEndpoint"]["serviceName"], "127.0.0.1",
+            "{client:#?}"
+        );
+    }
+    let client_ids: HashSet<&Value> = clients.iter().map(|s| &s["id"]).collect();
+    for backend_server in aleph_spans.iter().chain(&beth_spans) {
+        assert_eq!(backend_server["kind"], "SERVER");
+        assert!(
+            client_ids.contains(&backend_server["parentId"]),
+            "{backend_server:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_tracing_on_the_trace_id_is_kept_and_the_span_is_fronts_own() {
+    let (endpoint, _spans) = zipkin_receiver().await;
+    let backend = test_backend(Behaviour::Fine {
+        title: "Otomato Fine Service",
+        version: "1.0",
+    })
+    .await;
+    let mut config = front_config(&[&backend.address], Duration::from_secs(2));
+    config.server.zipkin_endpoint = Some(endpoint);
+    let front = Running::start(front::build(&config).unwrap());
+
+    let trace_id = "463ac35c9f6413ad48485a3953bb6124";
+    let span_id = "a2fb4a1d1a96d312";
+    client()
+        .get(format!("{}/", front.address))
+        .header("x-b3-traceid", trace_id)
+        .header("x-b3-spanid", span_id)
+        .header("x-b3-sampled", "1")
+        .header("traceparent", format!("00-{trace_id}-{span_id}-01"))
+        .header("x-request-id", "req-1")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        backend.last_header("x-b3-traceid").as_deref(),
+        Some(trace_id)
+    );
+    let sent_span = backend.last_header("x-b3-spanid").unwrap();
+    assert_eq!(sent_span.len(), 16);
+    assert_ne!(
+        sent_span, span_id,
+        "the backend's parent is front's client span"
+    );
+    let parent = backend.last_header("x-b3-parentspanid").unwrap();
+    assert_ne!(parent, span_id, "front's server span sits between");
+    let traceparent = backend.last_header("traceparent").unwrap();
+    assert_eq!(traceparent, format!("00-{trace_id}-{sent_span}-01"));
+    assert_eq!(
+        backend.last_header("x-request-id").as_deref(),
+        Some("req-1")
+    );
+}

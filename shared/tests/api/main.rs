@@ -1,0 +1,6 @@
+//! The common backend app (what aleph and beth share), started for real on
+//! port 0 and spoken to over HTTP.
+
+mod backend;
+mod helpers;
+mod shutdown;
