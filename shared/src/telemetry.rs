@@ -28,7 +28,11 @@ pub fn init_logging(format: LogFormat) {
     let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| "info".parse().expect("a valid default filter"));
+        .unwrap_or_else(|| {
+            "info,actix_server=warn"
+                .parse()
+                .expect("a valid default filter")
+        });
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
@@ -275,14 +279,13 @@ pub async fn trace_requests(
     if let Some(cx) = &span {
         end_span(cx, Some(status), None);
     }
-    tracing::info!(
-        target: "access",
-        %method,
-        %path,
-        status,
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        request_id,
-        trace_id = trace_id.as_deref().unwrap_or("-"),
-    );
+    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let trace_id = trace_id.as_deref().unwrap_or("-");
+    // Probes come every few seconds: keep them out of the default log.
+    if matches!(route.as_str(), "/healthz" | "/readyz") {
+        tracing::debug!(target: "access", %method, %path, status, ms, request_id, trace_id);
+    } else {
+        tracing::info!(target: "access", %method, %path, status, ms, request_id, trace_id);
+    }
     result
 }

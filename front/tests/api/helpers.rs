@@ -17,10 +17,13 @@ pub enum Behaviour {
     Slow(Duration),
 }
 
+/// The headers of one request, in order.
+pub type Headers = Vec<(String, String)>;
+
 /// A real HTTP server on 127.0.0.1 that records the headers it receives.
 pub struct TestBackend {
     pub address: String,
-    pub received: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    pub received: Arc<Mutex<Vec<Headers>>>,
 }
 
 impl TestBackend {
