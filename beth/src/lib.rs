@@ -22,7 +22,7 @@ async fn version() -> HttpResponse {
 }
 
 pub fn build(config: &Config) -> Result<Application, StartError> {
-    backend::build(IDENTITY, config, |routes| {
+    backend::build(IDENTITY, VERSION, config, |routes| {
         routes.route("/version", web::get().to(version));
     })
 }

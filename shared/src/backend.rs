@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::config::{ConfigError, ServerConfig, Source};
+use crate::config::{self, ConfigError, ServerConfig, Source};
+use crate::devices::{self, Store};
 use crate::server::Application;
 use crate::telemetry::{TelemetryError, Tracing};
 
@@ -24,18 +25,49 @@ pub struct Identity {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: ServerConfig,
+    /// `MONGODB_URI`: where the `device` collection lives.
+    pub mongodb_uri: String,
+    /// `MONGO_DBNAME`: the database; by default the service's name, so aleph
+    /// and beth (and every version of one service) keep their own data.
+    pub mongo_dbname: Option<String>,
 }
 
 impl Config {
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             server: ServerConfig::from_source(source)?,
+            mongodb_uri: config::read(
+                source,
+                "MONGODB_URI",
+                "mongodb://mongo:27017".to_string(),
+                "a mongodb:// URI such as mongodb://mongo:27017",
+                |s| {
+                    mongodb::options::ConnectionString::parse(s)
+                        .is_ok()
+                        .then(|| s.to_string())
+                },
+            )?,
+            mongo_dbname: config::read(
+                source,
+                "MONGO_DBNAME",
+                None,
+                "a database name: letters, digits, '_' or '-', at most 63",
+                |s| {
+                    let valid = s.len() <= 63
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                    valid.then(|| Some(s.to_string()))
+                },
+            )?,
         })
     }
 
-    pub fn for_tests() -> Self {
+    /// Loopback, ports chosen by the system, MongoDB at `mongodb_uri`.
+    pub fn for_tests(mongodb_uri: &str, database: &str) -> Self {
         Self {
             server: ServerConfig::for_tests(),
+            mongodb_uri: mongodb_uri.to_string(),
+            mongo_dbname: Some(database.to_string()),
         }
     }
 }
@@ -91,8 +123,10 @@ pub fn plain(body: impl Into<String>) -> HttpResponse {
 }
 
 /// Builds a backend: the shared routes plus the service's own (`/version`).
+/// `version` is what `/api-docs` says; the service's `/version` is its own.
 pub fn build<F>(
     identity: Identity,
+    version: &'static str,
     config: &Config,
     own_routes: F,
 ) -> Result<Application, StartError>
@@ -104,7 +138,11 @@ where
         None => Tracing::disabled(),
     };
     let countdown = web::Data::new(PingCountdown::default());
+    let database = config.mongo_dbname.as_deref().unwrap_or(identity.name);
+    let store = Store::new(&config.mongodb_uri, database);
     let app = Application::build(&config.server, tracing, move |cfg| {
+        devices::configure(cfg, store.clone());
+        devices::openapi::configure(cfg, identity.title, version);
         cfg.app_data(countdown.clone())
             .route(
                 "/name",
@@ -114,7 +152,14 @@ where
             .route("/headers", web::get().to(headers));
         own_routes(cfg);
     })?;
-    tracing::info!(service = identity.name, address = %app.address(), metrics_port = app.metrics_port(), "listening");
+    tracing::info!(
+        service = identity.name,
+        address = %app.address(),
+        metrics_port = app.metrics_port(),
+        mongodb = %config.mongodb_uri,
+        database,
+        "listening"
+    );
     Ok(app)
 }
 

@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod metrics;
 pub mod outgoing;
 // opentelemetry-zipkin is deprecated upstream in favour of OTLP, but Istio's

@@ -4,19 +4,18 @@
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
-use opentelemetry::trace::{SpanKind, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use actix_web::{FromRequest, HttpRequest};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 
 use crate::propagation::{ClientSpanIds, Propagated};
-use crate::telemetry::{RequestSpan, Tracing, end_span};
+use crate::telemetry::{RequestTrace, end_span};
 
 /// What a handler needs to call another service on behalf of its request.
 #[derive(Clone)]
 pub struct Outgoing {
     propagated: Propagated,
-    tracing: Tracing,
-    parent: Option<Context>,
+    trace: RequestTrace,
 }
 
 impl Outgoing {
@@ -32,19 +31,14 @@ impl Outgoing {
         name: String,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
-        let parent = self.parent.clone().unwrap_or_default();
-        let span = self.tracing.start(
-            &parent,
+        let span = self.trace.child(
             name,
             SpanKind::Client,
             vec![KeyValue::new("peer.service", peer.to_string())],
         );
         let ids = span.as_ref().map(|cx| ClientSpanIds {
             context: cx.clone(),
-            parent_span_id: self
-                .parent
-                .as_ref()
-                .map(|p| p.span().span_context().span_id()),
+            parent_span_id: self.trace.span_id(),
         });
         let mut request = request;
         for (name, value) in self.propagated.outgoing(ids.as_ref()) {
@@ -65,14 +59,14 @@ impl FromRequest for Outgoing {
     type Error = actix_web::Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let trace = match RequestTrace::from_request(req, payload).into_inner() {
+            Ok(trace) => trace,
+            Err(error) => return ready(Err(error)),
+        };
         ready(Ok(Self {
             propagated: Propagated::from_request(req),
-            tracing: req
-                .app_data::<web::Data<Tracing>>()
-                .map(|t| t.get_ref().clone())
-                .unwrap_or_default(),
-            parent: req.extensions().get::<RequestSpan>().map(|s| s.0.clone()),
+            trace,
         }))
     }
 }

@@ -216,7 +216,50 @@ pub fn end_span(cx: &Context, status: Option<u16>, error: Option<&str>) {
 
 /// The server span of the request being handled (request extension).
 #[derive(Clone)]
-pub struct RequestSpan(pub Context);
+struct RequestSpan(Context);
+
+/// A handler's view of its request's trace: starts child spans (calls to
+/// other services, MongoDB operations) under the request's server span.
+#[derive(Clone, Default)]
+pub struct RequestTrace {
+    tracing: Tracing,
+    parent: Option<Context>,
+}
+
+impl RequestTrace {
+    /// Starts a child span of the request; `None` when tracing is off.
+    pub fn child(
+        &self,
+        name: String,
+        kind: SpanKind,
+        attributes: Vec<KeyValue>,
+    ) -> Option<Context> {
+        let parent = self.parent.clone().unwrap_or_default();
+        self.tracing.start(&parent, name, kind, attributes)
+    }
+
+    /// The id of the request's own (server) span.
+    pub fn span_id(&self) -> Option<opentelemetry::trace::SpanId> {
+        self.parent
+            .as_ref()
+            .map(|cx| cx.span().span_context().span_id())
+    }
+}
+
+impl actix_web::FromRequest for RequestTrace {
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Self {
+            tracing: req
+                .app_data::<web::Data<Tracing>>()
+                .map(|t| t.get_ref().clone())
+                .unwrap_or_default(),
+            parent: req.extensions().get::<RequestSpan>().map(|s| s.0.clone()),
+        }))
+    }
+}
 
 /// The trace context that arrived with a request, in B3 or W3C headers.
 fn incoming_context(req: &ServiceRequest) -> Context {

@@ -40,8 +40,20 @@ async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
             "no Chromium: apt-get install chromium (or set CHROMIUM=/path, or SKIP_BROWSER_TESTS=1)"
         );
     };
-    let aleph = Running::start(aleph::build(&shared::backend::Config::for_tests()).unwrap());
-    let beth = Running::start(beth::build(&shared::backend::Config::for_tests()).unwrap());
+    let aleph = Running::start(
+        aleph::build(&shared::backend::Config::for_tests(
+            testkit::mongodb_uri(),
+            &testkit::database("t"),
+        ))
+        .unwrap(),
+    );
+    let beth = Running::start(
+        beth::build(&shared::backend::Config::for_tests(
+            testkit::mongodb_uri(),
+            &testkit::database("t"),
+        ))
+        .unwrap(),
+    );
     let front = spawn_front(
         &[&aleph.host_port(), &beth.host_port()],
         Duration::from_secs(10),

@@ -38,10 +38,20 @@ async fn the_page_shows_each_backend_and_what_went_wrong_with_it() {
 #[tokio::test]
 async fn backends_are_called_at_once_not_one_after_the_other() {
     // beth's /version takes 2 s: two beths in turn would take 4 s.
-    let beth_a =
-        crate::helpers::Running::start(beth::build(&shared::backend::Config::for_tests()).unwrap());
-    let beth_b =
-        crate::helpers::Running::start(beth::build(&shared::backend::Config::for_tests()).unwrap());
+    let beth_a = crate::helpers::Running::start(
+        beth::build(&shared::backend::Config::for_tests(
+            testkit::mongodb_uri(),
+            &testkit::database("t"),
+        ))
+        .unwrap(),
+    );
+    let beth_b = crate::helpers::Running::start(
+        beth::build(&shared::backend::Config::for_tests(
+            testkit::mongodb_uri(),
+            &testkit::database("t"),
+        ))
+        .unwrap(),
+    );
     let front = spawn_front(
         &[&beth_a.host_port(), &beth_b.host_port()],
         Duration::from_secs(10),

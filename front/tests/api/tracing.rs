@@ -39,7 +39,8 @@ async fn zipkin_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
 }
 
 fn traced(endpoint: &str) -> shared::backend::Config {
-    let mut config = shared::backend::Config::for_tests();
+    let mut config =
+        shared::backend::Config::for_tests(testkit::mongodb_uri(), &testkit::database("t"));
     config.server.zipkin_endpoint = Some(endpoint.to_string());
     config
 }

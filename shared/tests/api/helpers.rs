@@ -15,7 +15,7 @@ pub struct TestApp {
 
 /// Starts the common backend app with a `/version` of its own.
 pub async fn spawn_backend(config: Config) -> TestApp {
-    let app = backend::build(TEST_IDENTITY, &config, |routes| {
+    let app = backend::build(TEST_IDENTITY, "9.9", &config, |routes| {
         routes.route(
             "/version",
             actix_web::web::get().to(|| async { backend::plain("9.9") }),

@@ -1,0 +1,96 @@
+//! The device API's errors, answered as Eve does:
+//! `{"_status": "ERR", "_error": {"code": N, "message": "..."}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+
+use super::model::Issues;
+use super::store::StoreError;
+
+const NOT_FOUND: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("{NOT_FOUND}")]
+    NotFound,
+    #[error("The method is not allowed for the requested URL.")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("The request body is larger than {limit} bytes.", limit = super::routes::MAX_BODY_BYTES)]
+    TooLarge,
+    #[error("To edit a document its etag must be provided using the If-Match header")]
+    EtagRequired,
+    #[error("Client and server etags don't match")]
+    EtagMismatch,
+    /// A POST of `failed` bad documents; `body` is Eve's full answer.
+    #[error("Insertion failure: {failed} document(s) contain(s) error(s)")]
+    Invalid { failed: usize, body: Value },
+    /// A PATCH that does not validate: Eve answers `_issues` without `_error`.
+    #[error("the patch does not validate")]
+    InvalidPatch(Issues),
+    #[error("{0}. The device API answers again by itself once MongoDB is back.")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DeviceError {
+    /// Eve's 422 for one document.
+    pub fn invalid(issues: Issues) -> Self {
+        Self::Invalid {
+            failed: 1,
+            body: json!({"_status": "ERR", "_issues": issues}),
+        }
+    }
+}
+
+impl From<StoreError> for DeviceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(message) => {
+                Self::Unavailable(format!("MongoDB is unavailable ({message})"))
+            }
+            StoreError::NotFound => Self::NotFound,
+            StoreError::EtagMismatch => Self::EtagMismatch,
+            StoreError::Duplicate { name, .. } => Self::invalid(Issues::from([(
+                "name".to_string(),
+                super::model::not_unique(&name),
+            )])),
+            StoreError::Corrupt(message) => Self::Internal(message),
+        }
+    }
+}
+
+impl ResponseError for DeviceError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::EtagRequired => StatusCode::PRECONDITION_REQUIRED,
+            Self::EtagMismatch => StatusCode::PRECONDITION_FAILED,
+            Self::Invalid { .. } | Self::InvalidPatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let body = match self {
+            Self::Invalid { body, .. } => {
+                let mut body = body.clone();
+                body["_error"] = json!({"code": status.as_u16(), "message": self.to_string()});
+                body
+            }
+            Self::InvalidPatch(issues) => json!({"_issues": issues, "_status": "ERR"}),
+            _ => {
+                json!({"_status": "ERR", "_error": {"code": status.as_u16(), "message": self.to_string()}})
+            }
+        };
+        HttpResponse::build(status).json(body)
+    }
+}

@@ -1,0 +1,416 @@
+//! The device handlers: Eve's URLs, status codes and bodies.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::errors::DeviceError;
+use super::model::{self, DeviceId, Issues, NewDevice};
+use super::query::ListQuery;
+use super::store::{Store, StoredDevice};
+use crate::telemetry::RequestTrace;
+
+/// Beyond Eve, which sets no limit: larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Mounts `/`, `/device`, `/device/{id}` (and `/api-docs` via `openapi`).
+pub fn configure(cfg: &mut web::ServiceConfig, store: Store) {
+    cfg.app_data(web::Data::new(store))
+        .route("/", web::get().to(home))
+        .service(
+            web::resource("/device")
+                .route(web::get().to(list))
+                .route(web::post().to(create))
+                .route(web::delete().to(delete_all))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/device/{id}")
+                .route(web::get().to(get))
+                .route(web::patch().to(patch))
+                .route(web::delete().to(delete))
+                .default_service(web::to(method_not_allowed)),
+        );
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, DeviceError> {
+    Err(DeviceError::MethodNotAllowed)
+}
+
+/// Eve's home: the resources it serves.
+async fn home() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"_links": {"child": [{"href": "device", "title": "device"}]}}))
+}
+
+fn rfc1123(date: mongodb::bson::DateTime) -> String {
+    httpdate::fmt_http_date(date.to_system_time())
+}
+
+fn self_link(id: &mongodb::bson::oid::ObjectId) -> Value {
+    json!({"title": "Device", "href": format!("device/{}", id.to_hex())})
+}
+
+/// A device as `GET` shows it.
+#[derive(Serialize)]
+struct DeviceOut<'a> {
+    _id: String,
+    name: &'a str,
+    uid: i64,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    price: f64,
+    _updated: String,
+    _created: String,
+    _etag: &'a str,
+    _links: Value,
+}
+
+impl<'a> DeviceOut<'a> {
+    fn new(device: &'a StoredDevice, links: Value) -> Self {
+        Self {
+            _id: device.id.to_hex(),
+            name: &device.name,
+            uid: device.uid,
+            kind: &device.kind,
+            price: device.price,
+            _updated: rfc1123(device.updated),
+            _created: rfc1123(device.created),
+            _etag: &device.etag,
+            _links: links,
+        }
+    }
+}
+
+/// What a write answers: the meta fields and `_status`.
+#[derive(Serialize)]
+struct WrittenOut<'a> {
+    _id: String,
+    _updated: String,
+    _created: String,
+    _etag: &'a str,
+    _links: Value,
+    _status: &'static str,
+}
+
+impl<'a> WrittenOut<'a> {
+    fn new(device: &'a StoredDevice) -> Self {
+        Self {
+            _id: device.id.to_hex(),
+            _updated: rfc1123(device.updated),
+            _created: rfc1123(device.created),
+            _etag: &device.etag,
+            _links: json!({"self": self_link(&device.id)}),
+            _status: "OK",
+        }
+    }
+}
+
+async fn list(
+    request: HttpRequest,
+    trace: RequestTrace,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, DeviceError> {
+    let pairs: Vec<(String, String)> =
+        web::Query::<Vec<(String, String)>>::from_query(request.query_string())
+            .map_err(|e| {
+                DeviceError::BadRequest(format!("The query string cannot be decoded: {e}"))
+            })?
+            .into_inner();
+    let query = ListQuery::parse(&pairs).map_err(|e| DeviceError::BadRequest(e.0))?;
+    let (devices, total) = store
+        .list(
+            &trace,
+            query.filter.clone(),
+            query.sort.clone(),
+            query.skip(),
+            query.max_results,
+        )
+        .await?;
+    let items: Vec<DeviceOut> = devices
+        .iter()
+        .map(|d| DeviceOut::new(d, json!({"self": self_link(&d.id)})))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", total.to_string()))
+        .json(json!({
+            "_items": items,
+            "_links": query.links(total),
+            "_meta": {"page": query.page, "max_results": query.max_results, "total": total},
+        })))
+}
+
+fn parse_id(path: &web::Path<String>) -> Result<DeviceId, DeviceError> {
+    DeviceId::parse(path.as_str()).ok_or(DeviceError::NotFound)
+}
+
+/// The etags in `If-Match` / `If-None-Match`, unquoted (`"*"` stays `*`).
+fn etags(headers: &HeaderMap, name: header::HeaderName) -> Option<Vec<String>> {
+    let value = headers.get(name)?.to_str().ok()?;
+    Some(
+        value
+            .split(',')
+            .map(|t| {
+                t.trim()
+                    .trim_start_matches("W/")
+                    .trim_matches('"')
+                    .to_string()
+            })
+            .filter(|t| !t.is_empty())
+            .collect(),
+    )
+}
+
+async fn get(
+    path: web::Path<String>,
+    request: HttpRequest,
+    trace: RequestTrace,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, DeviceError> {
+    let device = store.get(&trace, parse_id(&path)?).await?;
+    let quoted = format!("\"{}\"", device.etag);
+    if let Some(tags) = etags(request.headers(), header::IF_NONE_MATCH)
+        && tags.iter().any(|t| t == &device.etag || t == "*")
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, quoted))
+            .finish());
+    }
+    let links = json!({
+        "self": self_link(&device.id),
+        "parent": {"title": "home", "href": "/"},
+        "collection": {"title": "device", "href": "device"},
+    });
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, quoted))
+        .insert_header((header::LAST_MODIFIED, rfc1123(device.updated)))
+        .json(DeviceOut::new(&device, links)))
+}
+
+/// Reads a JSON body: `application/json`, at most [`MAX_BODY_BYTES`].
+async fn read_json(request: &HttpRequest, mut payload: web::Payload) -> Result<Value, DeviceError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(DeviceError::BadRequest(format!(
+            "Unknown or no Content-Type header supplied ({:?}): send JSON with Content-Type: application/json",
+            content_type
+        )));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(DeviceError::TooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| DeviceError::BadRequest(format!("The body could not be read: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(DeviceError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| DeviceError::BadRequest(format!("The body is not valid JSON: {e}")))
+}
+
+async fn create(
+    request: HttpRequest,
+    payload: web::Payload,
+    trace: RequestTrace,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, DeviceError> {
+    let body = read_json(&request, payload).await?;
+    let (documents, is_list) = match body {
+        Value::Array(list) if list.is_empty() => {
+            return Err(DeviceError::BadRequest(
+                "The list of devices to insert is empty.".into(),
+            ));
+        }
+        Value::Array(list) => (list, true),
+        Value::Object(_) => (vec![body], false),
+        _ => {
+            return Err(DeviceError::BadRequest(
+                "The body must be a JSON object (one device) or a list of objects.".into(),
+            ));
+        }
+    };
+    let mut results: Vec<Result<NewDevice, Issues>> =
+        documents.iter().map(model::parse_new).collect();
+
+    // Uniqueness, as Eve reports it (beside any other issue): against the
+    // stored devices, and (stricter than Eve) within the list itself.
+    let names: Vec<Option<String>> = documents
+        .iter()
+        .map(|d| d.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let mut seen = store
+        .taken_names(
+            &trace,
+            &names.iter().flatten().cloned().collect::<Vec<_>>(),
+            None,
+        )
+        .await?;
+    let stored_already = seen.clone();
+    for (result, name) in results.iter_mut().zip(&names) {
+        let Some(name) = name else { continue };
+        if stored_already.contains(name) || !seen.insert(name.clone()) {
+            let (field, reason) = ("name".to_string(), model::not_unique(name));
+            match result {
+                Ok(_) => *result = Err(Issues::from([(field, reason)])),
+                Err(issues) => {
+                    issues.insert(field, reason);
+                }
+            }
+        }
+    }
+
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if failed > 0 {
+        return Err(invalid(
+            results.into_iter().map(|r| r.err()).collect(),
+            is_list,
+        ));
+    }
+    let devices: Vec<NewDevice> = results.into_iter().flatten().collect();
+    let count = devices.len();
+    let stored = store
+        .insert(&trace, devices)
+        .await
+        .map_err(|error| match error {
+            super::store::StoreError::Duplicate { name, index } => {
+                let mut outcome = vec![None; count];
+                outcome[index] = Some(Issues::from([(
+                    "name".to_string(),
+                    model::not_unique(&name),
+                )]));
+                invalid(outcome, is_list)
+            }
+            other => other.into(),
+        })?;
+    let location = {
+        let info = request.connection_info();
+        format!(
+            "{}://{}/device/{}",
+            info.scheme(),
+            info.host(),
+            stored[0].id.to_hex()
+        )
+    };
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::LOCATION, location));
+    Ok(if is_list {
+        let items: Vec<WrittenOut> = stored.iter().map(WrittenOut::new).collect();
+        response.json(json!({"_status": "OK", "_items": items}))
+    } else {
+        response.json(WrittenOut::new(&stored[0]))
+    })
+}
+
+/// Eve's 422 for a POST: per document, `None` = valid, `Some` = its issues.
+fn invalid(outcome: Vec<Option<Issues>>, is_list: bool) -> DeviceError {
+    let failed = outcome.iter().filter(|o| o.is_some()).count();
+    let body = if is_list {
+        let items: Vec<Value> = outcome
+            .into_iter()
+            .map(|o| match o {
+                None => json!({"_status": "OK"}),
+                Some(issues) => json!({"_status": "ERR", "_issues": issues}),
+            })
+            .collect();
+        json!({"_status": "ERR", "_items": items})
+    } else {
+        let issues: BTreeMap<String, String> =
+            outcome.into_iter().flatten().next().unwrap_or_default();
+        json!({"_status": "ERR", "_issues": issues})
+    };
+    DeviceError::Invalid { failed, body }
+}
+
+/// The etag from `If-Match` that must equal the device's, or 428.
+fn required_etag(request: &HttpRequest) -> Result<Vec<String>, DeviceError> {
+    etags(request.headers(), header::IF_MATCH)
+        .filter(|t| !t.is_empty())
+        .ok_or(DeviceError::EtagRequired)
+}
+
+async fn patch(
+    path: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+    trace: RequestTrace,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, DeviceError> {
+    let id = parse_id(&path)?;
+    let if_match = required_etag(&request)?;
+    let current = store.get(&trace, id).await?;
+    if !if_match.iter().any(|t| t == &current.etag || t == "*") {
+        return Err(DeviceError::EtagMismatch);
+    }
+    let changes = model::parse_patch(&read_json(&request, payload).await?)
+        .map_err(DeviceError::InvalidPatch)?;
+    if let Some(name) = &changes.name
+        && !store
+            .taken_names(&trace, std::slice::from_ref(name), Some(id))
+            .await?
+            .is_empty()
+    {
+        return Err(DeviceError::InvalidPatch(Issues::from([(
+            "name".to_string(),
+            model::not_unique(name),
+        )])));
+    }
+    let updated = store
+        .update(&trace, &current, &changes)
+        .await
+        .map_err(|error| match error {
+            super::store::StoreError::Duplicate { name, .. } => DeviceError::InvalidPatch(
+                Issues::from([("name".to_string(), model::not_unique(&name))]),
+            ),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", updated.etag)))
+        .json(WrittenOut::new(&updated)))
+}
+
+async fn delete(
+    path: web::Path<String>,
+    request: HttpRequest,
+    trace: RequestTrace,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, DeviceError> {
+    let id = parse_id(&path)?;
+    let if_match = required_etag(&request)?;
+    let etag = if if_match.iter().any(|t| t == "*") {
+        store.get(&trace, id).await?.etag
+    } else {
+        if_match.into_iter().next().unwrap_or_default()
+    };
+    store.delete(&trace, id, &etag).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn delete_all(
+    trace: RequestTrace,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, DeviceError> {
+    store.delete_all(&trace).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
