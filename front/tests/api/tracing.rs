@@ -1,42 +1,12 @@
 //! Zipkin export, checked against a real HTTP receiver that records spans.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{App, HttpServer, web};
 use serde_json::Value;
+use testkit::zipkin::Receiver;
 
 use crate::helpers::{Behaviour, Running, client, front_config, test_backend};
-
-/// A Zipkin collector stand-in: `POST /api/v2/spans` with a JSON array.
-async fn zipkin_receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let spans = Arc::new(Mutex::new(Vec::new()));
-    let store = spans.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}/api/v2/spans", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let store = store.clone();
-        App::new().route(
-            "/api/v2/spans",
-            web::post().to(move |body: web::Bytes| {
-                let store = store.clone();
-                async move {
-                    let batch: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
-                    store.lock().unwrap().extend(batch);
-                    actix_web::HttpResponse::Accepted().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    (endpoint, spans)
-}
 
 fn traced(endpoint: &str) -> shared::backend::Config {
     let mut config =
@@ -45,16 +15,10 @@ fn traced(endpoint: &str) -> shared::backend::Config {
     config
 }
 
-fn of_service<'a>(spans: &'a [Value], service: &str) -> Vec<&'a Value> {
-    spans
-        .iter()
-        .filter(|s| s["localEndpoint"]["serviceName"] == service)
-        .collect()
-}
-
 #[tokio::test]
 async fn one_page_load_is_one_trace_across_front_aleph_and_beth() {
-    let (endpoint, spans) = zipkin_receiver().await;
+    let zipkin = Receiver::start();
+    let endpoint = zipkin.endpoint.clone();
     let aleph = Running::start(aleph::build(&traced(&endpoint)).unwrap());
     let beth = Running::start(beth::build(&traced(&endpoint)).unwrap());
     let mut config = front_config(
@@ -78,10 +42,10 @@ async fn one_page_load_is_one_trace_across_front_aleph_and_beth() {
     for service in [front, aleph, beth] {
         service.stop().await;
     }
-    let spans = spans.lock().unwrap().clone();
-    let front_spans = of_service(&spans, "front");
-    let aleph_spans = of_service(&spans, "aleph");
-    let beth_spans = of_service(&spans, "beth");
+    let spans = zipkin.spans();
+    let front_spans = zipkin.of_service("front");
+    let aleph_spans = zipkin.of_service("aleph");
+    let beth_spans = zipkin.of_service("beth");
     assert!(
         !front_spans.is_empty() && !aleph_spans.is_empty() && !beth_spans.is_empty(),
         "{spans:#?}"
@@ -124,7 +88,8 @@ async fn one_page_load_is_one_trace_across_front_aleph_and_beth() {
 
 #[tokio::test]
 async fn with_tracing_on_the_trace_id_is_kept_and_the_span_is_fronts_own() {
-    let (endpoint, _spans) = zipkin_receiver().await;
+    let zipkin = Receiver::start();
+    let endpoint = zipkin.endpoint.clone();
     let backend = test_backend(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",

@@ -39,3 +39,109 @@ pub async fn get(url: &str) -> (u16, String) {
     let status = response.status().as_u16();
     (status, response.text().await.expect("a text body"))
 }
+
+/// A backend on a database of its own in the test MongoDB.
+pub async fn spawn_with_devices() -> TestApp {
+    spawn_backend(Config::for_tests(
+        testkit::mongodb_uri(),
+        &testkit::database("devices"),
+    ))
+    .await
+}
+
+/// A small HTTP client for the device API.
+pub struct Api {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_string(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the service answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// GET /device with query parameters, percent-encoded as README shows.
+    pub async fn query(&self, pairs: &[(&str, &str)]) -> Answer {
+        self.send(
+            self.client
+                .get(format!("{}/device", self.base))
+                .query(pairs),
+        )
+        .await
+    }
+
+    pub async fn post(&self, body: serde_json::Value) -> Answer {
+        self.send(
+            self.client
+                .post(format!("{}/device", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, id: &str, etag: Option<&str>, body: serde_json::Value) -> Answer {
+        let mut request = self
+            .client
+            .patch(format!("{}/device/{id}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(etag) = etag {
+            request = request.header("if-match", etag);
+        }
+        self.send(request).await
+    }
+
+    pub async fn delete(&self, path: &str, etag: Option<&str>) -> Answer {
+        let mut request = self.client.delete(format!("{}{path}", self.base));
+        if let Some(etag) = etag {
+            request = request.header("if-match", etag);
+        }
+        self.send(request).await
+    }
+
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+pub fn device(name: &str, uid: i64, kind: &str, price: f64) -> serde_json::Value {
+    serde_json::json!({"name": name, "uid": uid, "type": kind, "price": price})
+}

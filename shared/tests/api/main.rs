@@ -2,5 +2,6 @@
 //! port 0 and spoken to over HTTP.
 
 mod backend;
+mod devices;
 mod helpers;
 mod shutdown;
