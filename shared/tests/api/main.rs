@@ -3,5 +3,7 @@
 
 mod backend;
 mod devices;
+mod fuzz;
 mod helpers;
+mod resilience;
 mod shutdown;
