@@ -163,6 +163,18 @@ where
     Ok(app)
 }
 
+/// A backend's `main`: config from the environment, then `build`.
+pub async fn main(
+    name: &str,
+    build: fn(&Config) -> Result<Application, StartError>,
+) -> std::process::ExitCode {
+    crate::cli::run(name, |env| {
+        let config = Config::from_source(env).map_err(|e| e.to_string())?;
+        build(&config).map_err(|e| e.to_string())
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

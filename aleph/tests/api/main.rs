@@ -1,5 +1,7 @@
 //! aleph's identity over real HTTP: it has no delay.
 
+mod readme;
+
 use std::time::{Duration, Instant};
 
 async fn spawn_aleph() -> String {
