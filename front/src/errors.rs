@@ -13,6 +13,10 @@ pub enum FrontError {
     InvalidUserName { given: String },
     #[error("The form could not be read: {0}. Send username (and optionally passwd).")]
     BadForm(String),
+    #[error("{0:?} is not one of the backends this front shows (BACKENDS).")]
+    UnknownBackend(String),
+    #[error("Too many live traffic views are open right now; close one or try again later.")]
+    TooManyViewers,
     #[error("The page could not be rendered: {0}")]
     Render(#[from] askama::Error),
 }
@@ -20,7 +24,10 @@ pub enum FrontError {
 impl ResponseError for FrontError {
     fn status_code(&self) -> StatusCode {
         match self {
-            FrontError::InvalidUserName { .. } | FrontError::BadForm(_) => StatusCode::BAD_REQUEST,
+            FrontError::InvalidUserName { .. }
+            | FrontError::BadForm(_)
+            | FrontError::UnknownBackend(_) => StatusCode::BAD_REQUEST,
+            FrontError::TooManyViewers => StatusCode::SERVICE_UNAVAILABLE,
             FrontError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

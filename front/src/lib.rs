@@ -6,6 +6,7 @@ pub mod backends;
 pub mod errors;
 pub mod pages;
 pub mod signin;
+mod traffic;
 
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub struct Config {
     pub backends: Vec<BackendAddr>,
     /// `BACKEND_TIMEOUT`: how long one backend may take for both its calls.
     pub backend_timeout: Duration,
+    /// `TRAFFIC_RATE`: calls per second the live traffic view makes per viewer.
+    pub traffic_rate: u32,
+    /// `TRAFFIC_VIEWERS`: how many live traffic views may stream at once.
+    pub traffic_viewers: usize,
 }
 
 impl Config {
@@ -46,6 +51,20 @@ impl Config {
                 BackendAddr::parse_list,
             )?,
             backend_timeout: config::duration(source, "BACKEND_TIMEOUT", Duration::from_secs(10))?,
+            traffic_rate: config::read(
+                source,
+                "TRAFFIC_RATE",
+                5,
+                "calls per second, 1 to 20",
+                |s| s.parse().ok().filter(|r| (1..=20).contains(r)),
+            )?,
+            traffic_viewers: config::read(
+                source,
+                "TRAFFIC_VIEWERS",
+                20,
+                "a number of viewers, 1 to 200",
+                |s| s.parse().ok().filter(|v| (1..=200).contains(v)),
+            )?,
         })
     }
 }
@@ -60,10 +79,10 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
 }
 
-struct State {
-    client: reqwest::Client,
-    backends: Vec<BackendAddr>,
-    timeout: Duration,
+pub(crate) struct State {
+    pub(crate) client: reqwest::Client,
+    pub(crate) backends: Vec<BackendAddr>,
+    pub(crate) timeout: Duration,
 }
 
 async fn index(
@@ -109,6 +128,15 @@ async fn style() -> HttpResponse {
         .body(STYLE)
 }
 
+const TRAFFIC_SCRIPT: &str = include_str!("../static/traffic.js");
+
+async fn traffic_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("cache-control", "public, max-age=300"))
+        .body(TRAFFIC_SCRIPT)
+}
+
 async fn version() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body(VERSION)
 }
@@ -127,9 +155,14 @@ pub fn build(config: &Config) -> Result<Application, StartError> {
         backends: config.backends.clone(),
         timeout: config.backend_timeout,
     });
+    let traffic = web::Data::new(traffic::Traffic::new(
+        config.traffic_rate,
+        config.traffic_viewers,
+    ));
     let app = Application::build(&config.server, tracing, move |routes| {
         routes
             .app_data(state.clone())
+            .app_data(traffic.clone())
             .app_data(
                 web::FormConfig::default()
                     .limit(16 * 1024)
@@ -141,7 +174,10 @@ pub fn build(config: &Config) -> Result<Application, StartError> {
             .route("/logout", web::get().to(signin::sign_out))
             .route("/logout", web::post().to(signin::sign_out))
             .route("/version", web::get().to(version))
-            .route("/static/style.css", web::get().to(style));
+            .route("/traffic", web::get().to(traffic::page))
+            .route("/traffic/stream", web::get().to(traffic::stream))
+            .route("/static/style.css", web::get().to(style))
+            .route("/static/traffic.js", web::get().to(traffic_script));
     })?;
     tracing::info!(address = %app.address(), backends = ?config.backends, "front listening");
     Ok(app)

@@ -29,3 +29,13 @@ pub struct ErrorPage {
     pub reason: &'static str,
     pub message: String,
 }
+
+#[derive(Template)]
+#[template(path = "traffic.html")]
+pub struct TrafficPage {
+    pub user: Option<String>,
+    pub here: String,
+    /// The backends to choose from (`BACKENDS`).
+    pub backends: Vec<String>,
+    pub version: &'static str,
+}

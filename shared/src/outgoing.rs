@@ -19,6 +19,14 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
+    /// Calls that carry `propagated` and belong to no request's trace.
+    pub fn detached(propagated: Propagated) -> Self {
+        Self {
+            propagated,
+            trace: RequestTrace::default(),
+        }
+    }
+
     pub fn propagated(&self) -> &Propagated {
         &self.propagated
     }

@@ -102,6 +102,15 @@ impl Propagated {
         self.user.as_ref()
     }
 
+    /// Only the user cookie (or nothing): for calls that are not part of
+    /// the request's trace, such as front's live traffic view.
+    pub fn only_user(user: Option<UserName>) -> Self {
+        Self {
+            headers: Vec::new(),
+            user,
+        }
+    }
+
     /// The headers to send on an outgoing call.
     ///
     /// `client_span` is the app's own span for that call when tracing is on:

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{Running, spawn_front};
+use crate::helpers::{Behaviour, Running, spawn_front, test_backend};
 
 fn chromium() -> Option<PathBuf> {
     std::env::var_os("CHROMIUM")
@@ -29,43 +29,23 @@ fn driver_dir() -> PathBuf {
     dir
 }
 
-#[tokio::test]
-async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
+/// Runs `script` (in tests/browser) against front at `url`; returns its output.
+async fn run_in_chromium(script: &'static str, url: String) -> Option<String> {
     let Some(chromium) = chromium() else {
         if std::env::var_os("SKIP_BROWSER_TESTS").is_some() {
             eprintln!("SKIP_BROWSER_TESTS set and no chromium: skipped");
-            return;
+            return None;
         }
         panic!(
             "no Chromium: apt-get install chromium (or set CHROMIUM=/path, or SKIP_BROWSER_TESTS=1)"
         );
     };
-    let aleph = Running::start(
-        aleph::build(&shared::backend::Config::for_tests(
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
-    let beth = Running::start(
-        beth::build(&shared::backend::Config::for_tests(
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
-    let front = spawn_front(
-        &[&aleph.host_port(), &beth.host_port()],
-        Duration::from_secs(10),
-    );
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
-
-    let dir = driver_dir();
-    let url = front.address.clone();
     let output = tokio::task::spawn_blocking(move || {
+        let dir = driver_dir();
         Command::new("node")
-            .arg(dir.join("signin.mjs"))
+            .arg(dir.join(script))
             .arg(&url)
             .env("CHROMIUM", &chromium)
             .env("ARTIFACTS", &artifacts)
@@ -74,11 +54,35 @@ async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "browser test failed:\n{stdout}\n{stderr}"
+        "{script} failed:\n{stdout}\n{stderr}"
     );
-    assert!(stdout.contains("signed in as developer"), "{stdout}");
+    Some(stdout)
+}
+
+#[tokio::test]
+async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
+    let config =
+        || shared::backend::Config::for_tests(testkit::mongodb_uri(), &testkit::database("t"));
+    let aleph = Running::start(aleph::build(&config()).unwrap());
+    let beth = Running::start(beth::build(&config()).unwrap());
+    let front = spawn_front(
+        &[&aleph.host_port(), &beth.host_port()],
+        Duration::from_secs(10),
+    );
+    if let Some(stdout) = run_in_chromium("signin.mjs", front.address.clone()).await {
+        assert!(stdout.contains("signed in as developer"), "{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn the_traffic_view_colours_tiles_by_version_and_follows_the_signed_in_user() {
+    let canary = test_backend(Behaviour::Canary).await;
+    let front = spawn_front(&[&canary.address], Duration::from_secs(2));
+    if let Some(stdout) = run_in_chromium("traffic.mjs", front.address.clone()).await {
+        assert!(stdout.contains("as developer: all 0.3"), "{stdout}");
+    }
 }

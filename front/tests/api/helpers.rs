@@ -15,6 +15,9 @@ pub enum Behaviour {
     },
     Status(u16),
     Slow(Duration),
+    /// A canary in progress: `/version` cycles 0.1, 0.1, 0.3, HTTP 500;
+    /// a request with `Cookie: user=developer` always gets 0.3.
+    Canary,
 }
 
 /// The headers of one request, in order.
@@ -36,6 +39,7 @@ impl TestBackend {
 }
 
 pub async fn test_backend(behaviour: Behaviour) -> TestBackend {
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let received = Arc::new(Mutex::new(Vec::new()));
     let recorder = received.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -43,9 +47,11 @@ pub async fn test_backend(behaviour: Behaviour) -> TestBackend {
     let server = HttpServer::new(move || {
         let behaviour = behaviour.clone();
         let recorder = recorder.clone();
+        let calls = calls.clone();
         App::new().default_service(web::to(move |request: HttpRequest| {
             let behaviour = behaviour.clone();
             let recorder = recorder.clone();
+            let calls = calls.clone();
             async move {
                 recorder.lock().unwrap().push(
                     request
@@ -69,6 +75,21 @@ pub async fn test_backend(behaviour: Behaviour) -> TestBackend {
                     Behaviour::Slow(delay) => {
                         tokio::time::sleep(delay).await;
                         HttpResponse::Ok().body("late")
+                    }
+                    Behaviour::Canary if request.path() == "/name" => {
+                        HttpResponse::Ok().body("Otomato Canary Service")
+                    }
+                    Behaviour::Canary => {
+                        let developer = request
+                            .headers()
+                            .get("cookie")
+                            .is_some_and(|c| c == "user=developer");
+                        let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        match (developer, n % 4) {
+                            (true, _) | (false, 2) => HttpResponse::Ok().body("0.3"),
+                            (false, 3) => HttpResponse::InternalServerError().body("boom"),
+                            _ => HttpResponse::Ok().body("0.1"),
+                        }
                     }
                 }
             }
@@ -126,6 +147,8 @@ pub fn front_config(backends: &[&str], timeout: Duration) -> front::Config {
             .map(|b| BackendAddr::parse(b).expect("a host:port"))
             .collect(),
         backend_timeout: timeout,
+        traffic_rate: 20,
+        traffic_viewers: 2,
     }
 }
 

@@ -6,3 +6,4 @@ mod page;
 mod propagation;
 mod signin;
 mod tracing;
+mod traffic;

@@ -1,0 +1,122 @@
+//! The live traffic view's stream, over real HTTP (the page itself is
+//! checked in Chromium, see browser.rs).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{Behaviour, client, spawn_front, test_backend};
+
+/// Reads `count` tiles from the stream.
+async fn tiles(response: &mut reqwest::Response, count: usize) -> Vec<Value> {
+    let mut buffer = String::new();
+    let mut tiles = Vec::new();
+    while tiles.len() < count {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+            .await
+            .expect("a tile within 5 s")
+            .unwrap()
+            .expect("the stream goes on");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.strip_prefix("data: ") {
+                tiles.push(serde_json::from_str(data.trim()).unwrap());
+            }
+        }
+    }
+    tiles
+}
+
+#[tokio::test]
+async fn the_stream_sends_a_tile_per_answer_and_as_the_user_when_asked() {
+    let canary = test_backend(Behaviour::Canary).await;
+    let front = spawn_front(&[&canary.address], Duration::from_secs(2));
+    let url = format!(
+        "{}/traffic/stream?backend={}",
+        front.address, canary.address
+    );
+
+    let mut anonymous = client()
+        .get(&url)
+        .header("cookie", "user=developer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 200);
+    assert_eq!(anonymous.headers()["content-type"], "text/event-stream");
+    let first = tiles(&mut anonymous, 8).await;
+    let labels: Vec<&str> = first.iter().map(|t| t["label"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        [
+            "0.1", "0.1", "0.3", "HTTP 500", "0.1", "0.1", "0.3", "HTTP 500"
+        ]
+    );
+    assert_eq!(first[3]["ok"], false);
+    assert_eq!(first[3]["status"], 500);
+    drop(anonymous);
+
+    // Without as_user the cookie stays home; with it, the dark launch shows.
+    let mut developer = client()
+        .get(format!("{url}&as_user=1"))
+        .header("cookie", "user=developer")
+        .send()
+        .await
+        .unwrap();
+    let dark: Vec<Value> = tiles(&mut developer, 5).await;
+    assert!(dark.iter().all(|t| t["label"] == "0.3"), "{dark:?}");
+}
+
+#[tokio::test]
+async fn the_stream_refuses_unknown_backends_and_too_many_viewers() {
+    let canary = test_backend(Behaviour::Canary).await;
+    let front = spawn_front(&[&canary.address], Duration::from_secs(2));
+    let unknown = client()
+        .get(format!(
+            "{}/traffic/stream?backend=evil.example:80",
+            front.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("not one of the backends")
+    );
+
+    // The test front allows two viewers at once.
+    let url = format!(
+        "{}/traffic/stream?backend={}",
+        front.address, canary.address
+    );
+    let mut first = client().get(&url).send().await.unwrap();
+    let mut second = client().get(&url).send().await.unwrap();
+    tiles(&mut first, 1).await;
+    tiles(&mut second, 1).await;
+    let third = client().get(&url).send().await.unwrap();
+    assert_eq!(third.status(), 503);
+    assert!(
+        third
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many live traffic views")
+    );
+    // A viewer who leaves frees a place.
+    drop(first);
+    let mut again = None;
+    for _ in 0..50 {
+        let response = client().get(&url).send().await.unwrap();
+        if response.status() == 200 {
+            again = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tiles(again.as_mut().expect("a place frees up"), 1).await;
+}
