@@ -15,7 +15,7 @@ use askama::Template;
 use shared::config::{self, ConfigError, ServerConfig, Source};
 use shared::outgoing::Outgoing;
 use shared::server::Application;
-use shared::telemetry::{TelemetryError, Tracing};
+use shared::telemetry::Tracing;
 
 use crate::backends::{Answer, BackendAddr};
 use crate::errors::FrontError;
@@ -69,15 +69,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Telemetry(#[from] TelemetryError),
-    #[error("cannot listen: {0}")]
-    Bind(#[from] std::io::Error),
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
-}
+pub use shared::server::StartError;
 
 pub(crate) struct State {
     pub(crate) client: reqwest::Client,

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::config::{self, ConfigError, ServerConfig, Source};
 use crate::devices::{self, Store};
 use crate::server::Application;
-use crate::telemetry::{TelemetryError, Tracing};
+use crate::telemetry::Tracing;
 
 /// Who a backend is.
 #[derive(Debug, Clone, Copy)]
@@ -72,13 +72,7 @@ impl Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Telemetry(#[from] TelemetryError),
-    #[error("cannot listen: {0}")]
-    Bind(#[from] std::io::Error),
-}
+pub use crate::server::StartError;
 
 /// `/ping`'s countdown, as the original had it: the first call waits 5 s and
 /// answers `Pong 4`, each later call one second less, down to `Pong 0`.

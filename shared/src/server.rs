@@ -16,6 +16,17 @@ use crate::config::ServerConfig;
 use crate::metrics::{self, Metrics};
 use crate::telemetry::{self, Tracing};
 
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
+    #[error("cannot listen: {0}")]
+    Bind(#[from] io::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
 /// Whether the service takes new work; `/readyz` answers from it.
 #[derive(Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);

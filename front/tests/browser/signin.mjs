@@ -1,15 +1,11 @@
 // Signs in as developer on front's page in headless Chromium, checks what a
 // learner sees, signs out. Usage: node signin.mjs http://127.0.0.1:PORT
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 import path from 'node:path';
 
 const url = process.argv[2];
 const artifacts = process.env.ARTIFACTS || '.';
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const fail = async (page, message) => {
   await page.screenshot({ path: path.join(artifacts, 'front-failure.png'), fullPage: true });
   console.error(message);

@@ -1,16 +1,12 @@
 // The live traffic view in headless Chromium against a backend answering a
 // known mix (0.1, 0.1, 0.3, HTTP 500; always 0.3 for user=developer).
 // Usage: node traffic.mjs http://127.0.0.1:PORT
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 import path from 'node:path';
 
 const url = process.argv[2];
 const artifacts = process.env.ARTIFACTS || '.';
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 const page = await browser.newPage({ viewport: { width: 1100, height: 800 } });
 const fail = async (message) => {
   await page.screenshot({ path: path.join(artifacts, 'traffic-failure.png'), fullPage: true });
