@@ -13,7 +13,9 @@ success rate and latency p50/p90/p99.
 
   --rate N             requests per second (default 10)
   --duration D         stop after D (e.g. 30s, 2m); default: until Ctrl-C
-  --concurrency N      requests in flight at most (default 4)
+  --concurrency N      requests in flight at most (default: enough to keep the
+                       rate while answers take up to --timeout, e.g. 100 for
+                       20/s and 5s, so a slow beth does not slow the loader)
   --header 'K: V'      add a header (repeatable)
   --cookie 'k=v'       send a cookie, e.g. --cookie user=developer
   --window D           the recent window shown beside the total (default 10s)
@@ -48,7 +50,7 @@ impl Options {
             url: String::new(),
             rate: 10.0,
             duration: None,
-            concurrency: 4,
+            concurrency: 0,
             headers: Vec::new(),
             window: Duration::from_secs(10),
             timeout: Duration::from_secs(5),
@@ -129,6 +131,10 @@ impl Options {
         }
         if options.url.is_empty() {
             return Err("which URL? e.g. loader http://beth/version".into());
+        }
+        if options.concurrency == 0 {
+            let needed = (options.rate * options.timeout.as_secs_f64()).ceil() as usize;
+            options.concurrency = needed.clamp(4, 1000);
         }
         if !(options.url.starts_with("http://") || options.url.starts_with("https://")) {
             // `loader beth/version` means what a learner thinks it means.

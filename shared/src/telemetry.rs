@@ -288,6 +288,8 @@ pub async fn trace_requests(
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.path().to_string();
+    // Mirrored requests arrive with `-shadow` on their Host (`beth-shadow`).
+    let host = req.connection_info().host().to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let request_id = req
         .headers()
@@ -326,9 +328,9 @@ pub async fn trace_requests(
     let trace_id = trace_id.as_deref().unwrap_or("-");
     // Probes come every few seconds: keep them out of the default log.
     if matches!(route.as_str(), "/healthz" | "/readyz") {
-        tracing::debug!(target: "access", %method, %path, status, ms, request_id, trace_id);
+        tracing::debug!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
     } else {
-        tracing::info!(target: "access", %method, %path, status, ms, request_id, trace_id);
+        tracing::info!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
     }
     result
 }

@@ -29,8 +29,8 @@ pub fn document(title: &str, version: &str) -> Value {
                 "get": {
                     "summary": "List devices, a page at a time",
                     "parameters": [
-                        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}, "description": "page number (default 1)"},
-                        {"name": "max_results", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 50}, "description": "page size (default 25, at most 50)"},
+                        {"name": "page", "in": "query", "schema": {"type": "integer"}, "description": "page number (default 1; like Eve, anything but a positive number means 1)"},
+                        {"name": "max_results", "in": "query", "schema": {"type": "integer"}, "description": "page size (default 25; larger is clamped to 50; like Eve, anything but a positive number means 25)"},
                         {"name": "where", "in": "query", "schema": {"type": "string"}, "description": "JSON MongoDB filter on the fields with $eq $ne $gt $gte $lt $lte $in $nin $and $or, e.g. {\"type\":\"phone\"}"},
                         {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "[(\"price\", -1)] or -price,name"}
                     ],
