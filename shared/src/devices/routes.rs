@@ -20,6 +20,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Mounts `/`, `/device`, `/device/{id}` (and `/api-docs` via `openapi`).
 pub fn configure(cfg: &mut web::ServiceConfig, store: Store) {
     cfg.app_data(web::Data::new(store))
+        .default_service(web::to(not_found))
         .route("/", web::get().to(home))
         .service(
             web::resource("/device")
@@ -35,6 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, store: Store) {
                 .route(web::delete().to(delete))
                 .default_service(web::to(method_not_allowed)),
         );
+}
+
+/// Any other path: Eve's JSON 404.
+async fn not_found() -> Result<HttpResponse, DeviceError> {
+    Err(DeviceError::NotFound)
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, DeviceError> {
