@@ -54,10 +54,7 @@ impl From<StoreError> for DeviceError {
             }
             StoreError::NotFound => Self::NotFound,
             StoreError::EtagMismatch => Self::EtagMismatch,
-            StoreError::Duplicate { name, .. } => Self::invalid(Issues::from([(
-                "name".to_string(),
-                super::model::not_unique(&name),
-            )])),
+            StoreError::Duplicate { name, .. } => Self::invalid(super::model::name_taken(&name)),
             StoreError::Corrupt(message) => Self::Internal(message),
         }
     }

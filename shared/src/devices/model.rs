@@ -210,6 +210,11 @@ pub fn not_unique(name: &str) -> String {
     format!("value '{name}' is not unique")
 }
 
+/// The `_issues` of a document whose only problem is a taken name.
+pub fn name_taken(name: &str) -> Issues {
+    Issues::from([("name".to_string(), not_unique(name))])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

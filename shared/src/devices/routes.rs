@@ -277,12 +277,9 @@ async fn create(
     for (result, name) in results.iter_mut().zip(&names) {
         let Some(name) = name else { continue };
         if stored_already.contains(name) || !seen.insert(name.clone()) {
-            let (field, reason) = ("name".to_string(), model::not_unique(name));
             match result {
-                Ok(_) => *result = Err(Issues::from([(field, reason)])),
-                Err(issues) => {
-                    issues.insert(field, reason);
-                }
+                Ok(_) => *result = Err(model::name_taken(name)),
+                Err(issues) => issues.extend(model::name_taken(name)),
             }
         }
     }
@@ -302,10 +299,7 @@ async fn create(
         .map_err(|error| match error {
             super::store::StoreError::Duplicate { name, index } => {
                 let mut outcome = vec![None; count];
-                outcome[index] = Some(Issues::from([(
-                    "name".to_string(),
-                    model::not_unique(&name),
-                )]));
+                outcome[index] = Some(model::name_taken(&name));
                 invalid(outcome, is_list)
             }
             other => other.into(),
@@ -377,18 +371,15 @@ async fn patch(
             .await?
             .is_empty()
     {
-        return Err(DeviceError::InvalidPatch(Issues::from([(
-            "name".to_string(),
-            model::not_unique(name),
-        )])));
+        return Err(DeviceError::InvalidPatch(model::name_taken(name)));
     }
     let updated = store
         .update(&trace, &current, &changes)
         .await
         .map_err(|error| match error {
-            super::store::StoreError::Duplicate { name, .. } => DeviceError::InvalidPatch(
-                Issues::from([("name".to_string(), model::not_unique(&name))]),
-            ),
+            super::store::StoreError::Duplicate { name, .. } => {
+                DeviceError::InvalidPatch(model::name_taken(&name))
+            }
             other => other.into(),
         })?;
     Ok(HttpResponse::Ok()
