@@ -2,12 +2,7 @@
 //! sidecar alone, labelled by route pattern (never by raw path, which would
 //! give a series per device id).
 
-use std::time::Instant;
-
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -55,7 +50,8 @@ impl Metrics {
         }
     }
 
-    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    /// Counts and times one request (see `telemetry::observe_requests`).
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
@@ -77,26 +73,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Middleware: counts and times every request by its matched route pattern.
-pub async fn record_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let result = next.call(req).await;
-    if let Some(metrics) = metrics {
-        let status = match &result {
-            Ok(res) => res.status().as_u16(),
-            Err(e) => e.as_response_error().status_code().as_u16(),
-        };
-        metrics.observe(&method, &route, status, started.elapsed().as_secs_f64());
-    }
-    result
 }
 
 /// `GET /metrics` on the metrics port.

@@ -279,9 +279,9 @@ fn incoming_context(req: &ServiceRequest) -> Context {
     .extract(&headers)
 }
 
-/// Middleware: one server span per request (joined to the incoming trace) and
-/// one access-log line.
-pub async fn trace_requests(
+/// Middleware: for every request, one server span (joined to the incoming
+/// trace), one access-log line, and its count and time in the metrics.
+pub async fn observe_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -297,6 +297,9 @@ pub async fn trace_requests(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
+    let metrics = req
+        .app_data::<web::Data<crate::metrics::Metrics>>()
+        .cloned();
     let tracing_state = req.app_data::<web::Data<Tracing>>().cloned();
     let span = tracing_state.as_ref().and_then(|t| {
         t.start(
@@ -324,7 +327,11 @@ pub async fn trace_requests(
     if let Some(cx) = &span {
         end_span(cx, Some(status), None);
     }
-    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, status, elapsed);
+    }
+    let ms = (elapsed * 10_000.0).round() / 10.0;
     let trace_id = trace_id.as_deref().unwrap_or("-");
     // Probes come every few seconds: keep them out of the default log.
     if matches!(route.as_str(), "/healthz" | "/readyz") {
