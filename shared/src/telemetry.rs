@@ -300,7 +300,10 @@ pub async fn observe_requests(
     let metrics = req
         .app_data::<web::Data<crate::metrics::Metrics>>()
         .cloned();
-    let tracing_state = req.app_data::<web::Data<Tracing>>().cloned();
+    let tracing_state = req
+        .app_data::<web::Data<Tracing>>()
+        .filter(|t| t.is_enabled())
+        .cloned();
     let span = tracing_state.as_ref().and_then(|t| {
         t.start(
             &incoming_context(&req),
