@@ -42,7 +42,7 @@ impl BackendAddr {
         list.filter(|l| !l.is_empty())
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}:{}{path}", self.host, self.port)
     }
 }

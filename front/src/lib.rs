@@ -134,10 +134,7 @@ async fn version() -> HttpResponse {
 }
 
 pub fn build(config: &Config) -> Result<Application, StartError> {
-    let tracing = match &config.server.zipkin_endpoint {
-        Some(endpoint) => Tracing::zipkin("front", endpoint)?,
-        None => Tracing::disabled(),
-    };
+    let tracing = Tracing::for_service("front", config.server.zipkin_endpoint.as_deref())?;
     let client = reqwest::Client::builder()
         .connect_timeout(config.backend_timeout)
         .pool_idle_timeout(Duration::from_secs(30))

@@ -41,7 +41,7 @@ pub(crate) async fn page(
     request: HttpRequest,
     state: web::Data<State>,
 ) -> Result<HttpResponse, FrontError> {
-    let user = shared::propagation::Propagated::from_request(&request)
+    let user = Propagated::from_request(&request)
         .user()
         .map(|u| u.to_string());
     let page = TrafficPage {
@@ -93,10 +93,7 @@ impl Viewer {
         self.ticks.tick().await;
         self.calls += 1;
         let started = Instant::now();
-        let request = self.client.get(format!(
-            "http://{}:{}/version",
-            self.backend.host, self.backend.port
-        ));
+        let request = self.client.get(self.backend.url("/version"));
         let call = self
             .outgoing
             .send(&self.backend.host, "GET /version".into(), request);

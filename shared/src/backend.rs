@@ -127,10 +127,7 @@ pub fn build<F>(
 where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
-    let tracing = match &config.server.zipkin_endpoint {
-        Some(endpoint) => Tracing::zipkin(identity.name, endpoint)?,
-        None => Tracing::disabled(),
-    };
+    let tracing = Tracing::for_service(identity.name, config.server.zipkin_endpoint.as_deref())?;
     let countdown = web::Data::new(PingCountdown::default());
     let database = config.mongo_dbname.as_deref().unwrap_or(identity.name);
     let store = Store::new(&config.mongodb_uri, database);

@@ -25,12 +25,6 @@ impl Source for Env {
     }
 }
 
-impl Source for HashMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned()
-    }
-}
-
 impl Source for HashMap<&str, &str> {
     fn get(&self, key: &str) -> Option<String> {
         HashMap::get(self, key).map(|v| v.to_string())

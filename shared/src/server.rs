@@ -28,7 +28,7 @@ pub enum StartError {
 }
 
 /// Whether the service takes new work; `/readyz` answers from it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {

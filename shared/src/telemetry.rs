@@ -108,6 +108,17 @@ impl Tracing {
         })
     }
 
+    /// Zipkin export when `endpoint` is set (ZIPKIN_ENDPOINT), else none.
+    pub fn for_service(
+        service: &'static str,
+        endpoint: Option<&str>,
+    ) -> Result<Self, TelemetryError> {
+        match endpoint {
+            Some(endpoint) => Self::zipkin(service, endpoint),
+            None => Ok(Self::disabled()),
+        }
+    }
+
     pub fn is_enabled(&self) -> bool {
         self.inner.is_some()
     }

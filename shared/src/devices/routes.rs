@@ -284,8 +284,7 @@ async fn create(
         }
     }
 
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    if failed > 0 {
+    if results.iter().any(Result::is_err) {
         return Err(invalid(
             results.into_iter().map(|r| r.err()).collect(),
             is_list,
