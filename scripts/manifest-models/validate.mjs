@@ -11,6 +11,7 @@ const PACKAGES = {
   "security.istio.io": "@kubernetes-models/istio",
   "telemetry.istio.io": "@kubernetes-models/istio",
   "extensions.istio.io": "@kubernetes-models/istio",
+  "install.istio.io": "@kubernetes-models/istio",
   "gateway.networking.k8s.io": "@kubernetes-models/gateway-api",
 };
 
