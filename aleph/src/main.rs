@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shared::backend::main("aleph", aleph::build).await
+    backend::main("aleph", aleph::build).await
 }

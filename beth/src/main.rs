@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shared::backend::main("beth", beth::build).await
+    backend::main("beth", beth::build).await
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-pub use options::{Options, USAGE};
+pub use options::Options;
 use stats::{Recorder, Sample, Summary};
 
 /// Longest answer kept as a group name (a version is short; an HTML error page is not).

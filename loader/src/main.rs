@@ -4,14 +4,14 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     let options = match loader::Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
-        Err(message) if message.is_empty() => {
-            println!("{}", loader::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("loader: {message}\n\n{}", loader::USAGE);
+        Err(error) if error.use_stderr() => {
+            // What is wrong, then the usage.
+            let _ = error.print();
+            eprintln!("\n{}", loader::options::usage());
             return ExitCode::from(2);
         }
+        // --help
+        Err(help) => help.exit(),
     };
     let json = options.json;
     let report = loader::run(options, std::io::stdout()).await;

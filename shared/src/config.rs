@@ -6,7 +6,6 @@
 //! message naming the variable.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,24 +31,13 @@ impl Source for HashMap<&str, &str> {
 }
 
 /// A setting that could not be used, with the variable that holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}={value:?}: expected {expected}")]
 pub struct ConfigError {
     pub variable: String,
     pub value: String,
     pub expected: String,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}={:?}: expected {}",
-            self.variable, self.value, self.expected
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Reads `key`, parsing it with `parse`; unset or empty gives `default`.
 pub fn read<T>(
@@ -165,18 +153,6 @@ impl ServerConfig {
                 },
             )?,
         })
-    }
-
-    /// Settings for tests: loopback, ports chosen by the system, no delays.
-    pub fn for_tests() -> Self {
-        Self {
-            bind: IpAddr::from([127, 0, 0, 1]),
-            port: 0,
-            metrics_port: 0,
-            shutdown_grace: Duration::from_secs(5),
-            shutdown_delay: Duration::ZERO,
-            zipkin_endpoint: None,
-        }
     }
 }
 

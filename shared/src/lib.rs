@@ -1,19 +1,19 @@
 //! What front, aleph and beth share. One module per concern:
 //!
-//! - [`propagation`]: THE list of forwarded headers, in and out;
-//! - [`telemetry`]: logs, and traces exported to Zipkin;
-//! - [`metrics`]: Prometheus metrics by route pattern;
 //! - [`config`]: typed settings from the environment;
 //! - [`server`]: binding, `/healthz`, `/readyz`, graceful shutdown;
-//! - [`backend`]: the app aleph and beth have in common;
+//! - [`telemetry`]: logs, traces exported to Zipkin, the request middleware;
+//! - [`metrics`]: Prometheus metrics by route pattern;
+//! - [`propagation`]: THE list of forwarded headers, and the trace context in and out;
 //! - [`outgoing`]: calls to other services, propagated and traced;
 //! - [`user`]: the signed-in user's name;
 //! - [`cli`]: what every `main.rs` does.
+//!
+//! What only aleph and beth share (their common routes, the device API) is
+//! the `backend` crate.
 
-pub mod backend;
 pub mod cli;
 pub mod config;
-pub mod devices;
 pub mod metrics;
 pub mod outgoing;
 // opentelemetry-zipkin is deprecated upstream in favour of OTLP, but Istio's

@@ -1,15 +1,18 @@
-//! The headers that travel with a request from service to service.
+//! The headers that travel with a request from service to service, and the
+//! trace context they carry: read, validated and written here.
 //!
 //! Envoy and Istio cannot join an incoming request to the calls an app makes
 //! because of it: the app has to copy these headers itself. This module is the
-//! one place that lists them. On the way in, [`Propagated::from_headers`] keeps
-//! the well-formed ones; on the way out, [`Propagated::outgoing`] gives the
-//! headers to send, with the trace headers pointing at the app's own client
-//! span when tracing is on.
+//! one place that lists them ([`FORWARDED_HEADERS`], each with its role and
+//! format). On the way in, [`Propagated::from_headers`] keeps the well-formed
+//! ones and [`incoming_context`] reads the trace context for the server span;
+//! on the way out, [`Propagated::outgoing`] gives the headers to send, with
+//! the span headers pointing at the app's own client span when tracing is on.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::HeaderMap;
-use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_zipkin::{B3Encoding, Propagator as B3Propagator};
@@ -17,39 +20,117 @@ use std::collections::HashMap;
 
 use crate::user::UserName;
 
+/// Why a header travels, which decides what the app does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Joins access logs and traces of one request (Envoy sets it on entry).
+    Correlation,
+    /// Names a span: rewritten to the app's own client span when tracing is on,
+    /// forwarded verbatim when it is off.
+    Span,
+    /// Travels with the trace unchanged (vendor state, older tracers).
+    TraceState,
+    /// Who is calling: Istio can route on it.
+    Identity,
+}
+
+/// What a header's value must look like to be kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A trace id: 16 or 32 hex digits.
+    TraceId,
+    /// A span id: 16 hex digits.
+    SpanId,
+    /// B3's sampling decision: `0`, `1`, `true`, `false`.
+    Sampled,
+    /// B3's debug flag: `0` or `1`.
+    Flags,
+    /// `b3: {traceid}-{spanid}[-{sampled}[-{parentspanid}]]`, or only a sampling state.
+    B3Single,
+    /// `traceparent: 00-{32 hex}-{16 hex}-{2 hex}`.
+    TraceParent,
+    /// Visible ASCII (and spaces inside), at most this many bytes.
+    Text(usize),
+}
+
+/// One forwarded header: its name, why it travels, what it looks like.
+#[derive(Debug, Clone, Copy)]
+pub struct Header {
+    pub name: &'static str,
+    pub role: Role,
+    pub format: Format,
+}
+
+const fn header(name: &'static str, role: Role, format: Format) -> Header {
+    Header { name, role, format }
+}
+
+/// The request id (also read by the access log).
+pub const REQUEST_ID: &str = "x-request-id";
+/// B3's parent span id: written by [`ClientSpanIds`] from the server span.
+const B3_PARENT_SPAN_ID: &str = "x-b3-parentspanid";
+/// B3's single-header form: sent on only when it came in.
+const B3_SINGLE: &str = "b3";
+/// W3C Trace Context: the only key the W3C propagator may write here
+/// (`tracestate` is forwarded verbatim instead).
+const TRACEPARENT: &str = "traceparent";
+
 /// Every header forwarded on outgoing calls, grouped by who needs it.
-pub const FORWARDED_HEADERS: &[&str] = &[
+pub const FORWARDED_HEADERS: &[Header] = &[
     // Request correlation: Envoy sets it on entry; access logs and traces join on it.
-    "x-request-id",
+    header(REQUEST_ID, Role::Correlation, Format::Text(256)),
     // Zipkin B3 (Istio's default tracer in Envoy, read by Jaeger and Zipkin).
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-    "b3",
+    header("x-b3-traceid", Role::Span, Format::TraceId),
+    header("x-b3-spanid", Role::Span, Format::SpanId),
+    header(B3_PARENT_SPAN_ID, Role::Span, Format::SpanId),
+    header("x-b3-sampled", Role::Span, Format::Sampled),
+    header("x-b3-flags", Role::Span, Format::Flags),
+    header(B3_SINGLE, Role::Span, Format::B3Single),
     // OpenTracing/Lightstep span context, still sent by older Envoy set-ups.
-    "x-ot-span-context",
+    header("x-ot-span-context", Role::TraceState, Format::Text(256)),
     // W3C Trace Context.
-    "traceparent",
-    "tracestate",
+    header(TRACEPARENT, Role::Span, Format::TraceParent),
+    header("tracestate", Role::TraceState, Format::Text(512)),
     // Istio routing by identity (RequestAuthentication sets it from a JWT).
-    "end-user",
+    header("end-user", Role::Identity, Format::Text(256)),
 ];
 
 /// The cookie that carries the signed-in user; Istio routes on `user=<name>`.
 pub const USER_COOKIE: &str = "user";
 
-/// Headers that name a span: rewritten to the app's client span when tracing is on.
-const SPAN_HEADERS: &[&str] = &[
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-    "b3",
-    "traceparent",
-];
+fn is_span_header(name: &str) -> bool {
+    FORWARDED_HEADERS
+        .iter()
+        .any(|h| h.name == name && h.role == Role::Span)
+}
+
+/// The trace context that arrived with a request, in B3 or W3C headers:
+/// the parent of the request's server span.
+pub fn incoming_context(headers: &HeaderMap) -> Context {
+    let propagators: [&dyn TextMapPropagator; 2] = [
+        &TraceContextPropagator::new(),
+        &B3Propagator::with_encoding(B3Encoding::SingleAndMultiHeader),
+    ];
+    let reader = HeaderReader(headers);
+    let mut context = Context::new();
+    for propagator in propagators {
+        context = propagator.extract_with_context(&context, &reader);
+    }
+    context
+}
+
+/// Lets the propagators read actix's header map without copying it.
+struct HeaderReader<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
 
 /// The well-formed forwarded headers of one incoming request, and its user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,13 +157,19 @@ impl Propagated {
     /// Keeps the forwarded headers that are well-formed; drops the others.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut kept = Vec::new();
-        for &name in FORWARDED_HEADERS {
-            let Some(value) = headers.get(name) else {
+        for forwarded in FORWARDED_HEADERS {
+            let Some(value) = headers.get(forwarded.name) else {
                 continue;
             };
-            match value.to_str().ok().filter(|v| well_formed(name, v)) {
-                Some(v) => kept.push((name, v.to_string())),
-                None => tracing::debug!(header = name, ?value, "dropping malformed header"),
+            match value
+                .to_str()
+                .ok()
+                .filter(|v| well_formed(forwarded.format, v))
+            {
+                Some(v) => kept.push((forwarded.name, v.to_string())),
+                None => {
+                    tracing::debug!(header = forwarded.name, ?value, "dropping malformed header")
+                }
             }
         }
         Self {
@@ -114,7 +201,7 @@ impl Propagated {
     /// The headers to send on an outgoing call.
     ///
     /// `client_span` is the app's own span for that call when tracing is on:
-    /// the trace headers then carry its ids (same trace, new span). Without
+    /// the span headers then carry its ids (same trace, new span). Without
     /// it, they are forwarded verbatim.
     pub fn outgoing(&self, client_span: Option<&ClientSpanIds>) -> Vec<(&'static str, String)> {
         let mut out: Vec<(&'static str, String)> = match client_span {
@@ -123,10 +210,10 @@ impl Propagated {
                 let mut out: Vec<_> = self
                     .headers
                     .iter()
-                    .filter(|(name, _)| !SPAN_HEADERS.contains(name))
+                    .filter(|(name, _)| !is_span_header(name))
                     .cloned()
                     .collect();
-                out.extend(ids.headers(self.get("b3").is_some()));
+                out.extend(ids.headers(self.get(B3_SINGLE).is_some()));
                 out
             }
         };
@@ -139,7 +226,7 @@ impl Propagated {
 
 /// The span context of a client span and the id of its parent (the server span).
 pub struct ClientSpanIds {
-    pub context: opentelemetry::Context,
+    pub context: Context,
     pub parent_span_id: Option<opentelemetry::trace::SpanId>,
 }
 
@@ -153,22 +240,23 @@ impl ClientSpanIds {
         };
         B3Propagator::with_encoding(encoding).inject_context(&self.context, &mut injected);
         TraceContextPropagator::new()
-            .inject_context(&self.context, &mut Only("traceparent", &mut injected));
-        let mut out: Vec<(&'static str, String)> = SPAN_HEADERS
+            .inject_context(&self.context, &mut Only(TRACEPARENT, &mut injected));
+        let mut out: Vec<(&'static str, String)> = FORWARDED_HEADERS
             .iter()
-            .filter_map(|&name| injected.remove(name).map(|v| (name, v)))
+            .filter(|h| h.role == Role::Span)
+            .filter_map(|h| injected.remove(h.name).map(|v| (h.name, v)))
             .collect();
         if let Some(parent) = self
             .parent_span_id
             .filter(|_| self.context.span().span_context().is_valid())
         {
-            out.push(("x-b3-parentspanid", parent.to_string()));
+            out.push((B3_PARENT_SPAN_ID, parent.to_string()));
         }
         out
     }
 }
 
-/// Lets through only one key (W3C's `tracestate` is forwarded verbatim instead).
+/// Lets through only one key.
 struct Only<'a>(&'static str, &'a mut HashMap<String, String>);
 
 impl Injector for Only<'_> {
@@ -183,26 +271,24 @@ fn is_hex(s: &str, lengths: &[usize]) -> bool {
     lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Visible ASCII (and spaces inside), bounded: safe to log and to forward.
-fn is_token_text(s: &str, max: usize) -> bool {
-    !s.is_empty() && s.len() <= max && s.bytes().all(|b| (0x20..0x7f).contains(&b))
-}
-
 /// Whether a forwarded header's value has its format; others are dropped.
-fn well_formed(name: &str, value: &str) -> bool {
-    match name {
-        "x-b3-traceid" => is_hex(value, &[16, 32]),
-        "x-b3-spanid" | "x-b3-parentspanid" => is_hex(value, &[16]),
-        "x-b3-sampled" => matches!(value, "0" | "1" | "true" | "false"),
-        "x-b3-flags" => matches!(value, "0" | "1"),
-        "b3" => well_formed_b3(value),
-        "traceparent" => well_formed_traceparent(value),
-        "tracestate" => is_token_text(value, 512),
-        _ => is_token_text(value, 256),
+fn well_formed(format: Format, value: &str) -> bool {
+    match format {
+        Format::TraceId => is_hex(value, &[16, 32]),
+        Format::SpanId => is_hex(value, &[16]),
+        Format::Sampled => matches!(value, "0" | "1" | "true" | "false"),
+        Format::Flags => matches!(value, "0" | "1"),
+        Format::B3Single => well_formed_b3(value),
+        Format::TraceParent => well_formed_traceparent(value),
+        // Visible ASCII (and spaces inside), bounded: safe to log and to forward.
+        Format::Text(max) => {
+            !value.is_empty()
+                && value.len() <= max
+                && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        }
     }
 }
 
-/// `b3: {traceid}-{spanid}[-{sampled}[-{parentspanid}]]`, or only a sampling state.
 fn well_formed_b3(value: &str) -> bool {
     let parts: Vec<&str> = value.split('-').collect();
     let sampling = |s: &str| matches!(s, "0" | "1" | "d");
@@ -220,7 +306,6 @@ fn well_formed_b3(value: &str) -> bool {
     }
 }
 
-/// `traceparent: 00-{32 hex}-{16 hex}-{2 hex}`.
 fn well_formed_traceparent(value: &str) -> bool {
     let parts: Vec<&str> = value.split('-').collect();
     matches!(parts.as_slice(), [version, trace, span, flags]

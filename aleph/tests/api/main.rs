@@ -5,14 +5,8 @@ mod readme;
 use std::time::{Duration, Instant};
 
 async fn spawn_aleph() -> String {
-    let app = aleph::build(&shared::backend::Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .expect("aleph starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    address
+    let app = aleph::build(&testkit::backend_config("t")).expect("aleph starts");
+    testkit::Running::start(app).address
 }
 
 #[tokio::test]

@@ -22,11 +22,8 @@ fn device_examples() -> String {
 
 #[tokio::test]
 async fn the_readme_curl_examples_work_against_aleph() {
-    let config =
-        shared::backend::Config::for_tests(testkit::mongodb_uri(), &testkit::database("readme"));
-    let app = aleph::build(&config).expect("aleph starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let app = aleph::build(&testkit::backend_config("readme")).expect("aleph starts");
+    let address = testkit::Running::start(app).address;
 
     let script = device_examples();
     assert!(

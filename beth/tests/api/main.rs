@@ -3,14 +3,8 @@
 use std::time::{Duration, Instant};
 
 async fn spawn_beth() -> String {
-    let app = beth::build(&shared::backend::Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .expect("beth starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    address
+    let app = beth::build(&testkit::backend_config("t")).expect("beth starts");
+    testkit::Running::start(app).address
 }
 
 #[tokio::test]

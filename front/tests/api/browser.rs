@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{Behaviour, Running, spawn_front, test_backend};
+use crate::helpers::spawn_front;
+use testkit::Running;
+use testkit::stub::{Behaviour, Stub};
 
 fn chromium() -> Option<PathBuf> {
     std::env::var_os("CHROMIUM")
@@ -65,10 +67,8 @@ async fn run_in_chromium(script: &'static str, url: String) -> Option<String> {
 
 #[tokio::test]
 async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
-    let config =
-        || shared::backend::Config::for_tests(testkit::mongodb_uri(), &testkit::database("t"));
-    let aleph = Running::start(aleph::build(&config()).unwrap());
-    let beth = Running::start(beth::build(&config()).unwrap());
+    let aleph = Running::start(aleph::build(&testkit::backend_config("t")).unwrap());
+    let beth = Running::start(beth::build(&testkit::backend_config("t")).unwrap());
     let front = spawn_front(
         &[&aleph.host_port(), &beth.host_port()],
         Duration::from_secs(10),
@@ -80,7 +80,7 @@ async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
 
 #[tokio::test]
 async fn the_traffic_view_colours_tiles_by_version_and_follows_the_signed_in_user() {
-    let canary = test_backend(Behaviour::Canary).await;
+    let canary = Stub::start(Behaviour::Canary);
     let front = spawn_front(&[&canary.address], Duration::from_secs(2));
     if let Some(stdout) = run_in_chromium("traffic.mjs", front.address.clone()).await {
         assert!(stdout.contains("as developer: all 0.3"), "{stdout}");

@@ -1,17 +1,19 @@
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Behaviour, client, down_backend, page, spawn_front, test_backend};
+use crate::helpers::{client, page, spawn_front};
+use testkit::Running;
+use testkit::stub;
+use testkit::stub::{Behaviour, Stub};
 
 #[tokio::test]
 async fn the_page_shows_each_backend_and_what_went_wrong_with_it() {
-    let fine = test_backend(Behaviour::Fine {
+    let fine = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "4.2",
-    })
-    .await;
-    let broken = test_backend(Behaviour::Status(500)).await;
-    let slow = test_backend(Behaviour::Slow(Duration::from_secs(30))).await;
-    let down = down_backend();
+    });
+    let broken = Stub::start(Behaviour::Status(500));
+    let slow = Stub::start(Behaviour::Slow(Duration::from_secs(30)));
+    let down = stub::down();
     let front = spawn_front(
         &[&fine.address, &broken.address, &slow.address, &down],
         Duration::from_secs(1),
@@ -38,20 +40,8 @@ async fn the_page_shows_each_backend_and_what_went_wrong_with_it() {
 #[tokio::test]
 async fn backends_are_called_at_once_not_one_after_the_other() {
     // beth's /version takes 2 s: two beths in turn would take 4 s.
-    let beth_a = crate::helpers::Running::start(
-        beth::build(&shared::backend::Config::for_tests(
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
-    let beth_b = crate::helpers::Running::start(
-        beth::build(&shared::backend::Config::for_tests(
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
+    let beth_a = Running::start(beth::build(&testkit::backend_config("t")).unwrap());
+    let beth_b = Running::start(beth::build(&testkit::backend_config("t")).unwrap());
     let front = spawn_front(
         &[&beth_a.host_port(), &beth_b.host_port()],
         Duration::from_secs(10),
@@ -67,11 +57,10 @@ async fn backends_are_called_at_once_not_one_after_the_other() {
 
 #[tokio::test]
 async fn the_old_backends_link_still_works() {
-    let fine = test_backend(Behaviour::Fine {
+    let fine = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",
-    })
-    .await;
+    });
     let front = spawn_front(&[&fine.address], Duration::from_secs(1));
     let response = client()
         .get(format!("{}/backends", front.address))
@@ -90,7 +79,7 @@ async fn the_old_backends_link_still_works() {
 
 #[tokio::test]
 async fn front_serves_its_version_health_and_stylesheet() {
-    let front = spawn_front(&[&down_backend()], Duration::from_secs(1));
+    let front = spawn_front(&[&stub::down()], Duration::from_secs(1));
     let get = |path: &'static str| {
         let url = format!("{}{path}", front.address);
         async move {
@@ -114,11 +103,10 @@ async fn front_serves_its_version_health_and_stylesheet() {
 
 #[tokio::test]
 async fn nothing_a_backend_or_a_visitor_sends_reaches_the_page_unescaped() {
-    let evil = test_backend(Behaviour::Fine {
+    let evil = Stub::start(Behaviour::Fine {
         title: "<script>alert('title')</script>",
         version: "<img src=x onerror=alert(1)>",
-    })
-    .await;
+    });
     let front = spawn_front(&[&evil.address], Duration::from_secs(1));
     let response = client()
         .get(format!("{}/", front.address))

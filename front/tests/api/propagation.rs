@@ -2,7 +2,8 @@ use std::time::Duration;
 
 use shared::propagation::FORWARDED_HEADERS;
 
-use crate::helpers::{Behaviour, client, spawn_front, test_backend};
+use crate::helpers::{client, spawn_front};
+use testkit::stub::{Behaviour, Stub};
 
 const INCOMING: &[(&str, &str)] = &[
     ("x-request-id", "6b3e1c5e-7c1e-4a8e-9d3f-000000000001"),
@@ -26,11 +27,10 @@ const INCOMING: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn every_call_to_a_backend_carries_the_propagated_headers_and_the_user_cookie() {
-    let backend = test_backend(Behaviour::Fine {
+    let backend = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",
-    })
-    .await;
+    });
     let front = spawn_front(&[&backend.address], Duration::from_secs(2));
     let mut request = client()
         .get(format!("{}/", front.address))
@@ -67,11 +67,10 @@ async fn every_call_to_a_backend_carries_the_propagated_headers_and_the_user_coo
 
 #[tokio::test]
 async fn malformed_headers_are_dropped_and_the_page_still_renders() {
-    let backend = test_backend(Behaviour::Fine {
+    let backend = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",
-    })
-    .await;
+    });
     let front = spawn_front(&[&backend.address], Duration::from_secs(2));
     let response = client()
         .get(format!("{}/", front.address))

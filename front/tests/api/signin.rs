@@ -1,13 +1,14 @@
 use std::time::Duration;
 
-use crate::helpers::{Behaviour, client, page, spawn_front, test_backend};
+use crate::helpers::{client, page, spawn_front};
+use testkit::Running;
+use testkit::stub::{Behaviour, Stub};
 
-async fn front() -> crate::helpers::Running {
-    let fine = test_backend(Behaviour::Fine {
+async fn front() -> Running {
+    let fine = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",
-    })
-    .await;
+    });
     spawn_front(&[&fine.address], Duration::from_secs(1))
 }
 

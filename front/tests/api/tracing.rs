@@ -6,11 +6,12 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::zipkin::Receiver;
 
-use crate::helpers::{Behaviour, Running, client, front_config, test_backend};
+use crate::helpers::{client, front_config};
+use testkit::Running;
+use testkit::stub::{Behaviour, Stub};
 
-fn traced(endpoint: &str) -> shared::backend::Config {
-    let mut config =
-        shared::backend::Config::for_tests(testkit::mongodb_uri(), &testkit::database("t"));
+fn traced(endpoint: &str) -> backend::Config {
+    let mut config = testkit::backend_config("t");
     config.server.zipkin_endpoint = Some(endpoint.to_string());
     config
 }
@@ -90,11 +91,10 @@ async fn one_page_load_is_one_trace_across_front_aleph_and_beth() {
 async fn with_tracing_on_the_trace_id_is_kept_and_the_span_is_fronts_own() {
     let zipkin = Receiver::start();
     let endpoint = zipkin.endpoint.clone();
-    let backend = test_backend(Behaviour::Fine {
+    let backend = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",
-    })
-    .await;
+    });
     let mut config = front_config(&[&backend.address], Duration::from_secs(2));
     config.server.zipkin_endpoint = Some(endpoint);
     let front = Running::start(front::build(&config).unwrap());

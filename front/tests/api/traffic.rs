@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{Behaviour, client, spawn_front, test_backend};
+use crate::helpers::{client, spawn_front};
+use testkit::stub::{Behaviour, Stub};
 
 /// Reads `count` tiles from the stream.
 async fn tiles(response: &mut reqwest::Response, count: usize) -> Vec<Value> {
@@ -30,7 +31,7 @@ async fn tiles(response: &mut reqwest::Response, count: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_stream_sends_a_tile_per_answer_and_as_the_user_when_asked() {
-    let canary = test_backend(Behaviour::Canary).await;
+    let canary = Stub::start(Behaviour::Canary);
     let front = spawn_front(&[&canary.address], Duration::from_secs(2));
     let url = format!(
         "{}/traffic/stream?backend={}",
@@ -70,7 +71,7 @@ async fn the_stream_sends_a_tile_per_answer_and_as_the_user_when_asked() {
 
 #[tokio::test]
 async fn the_stream_refuses_unknown_backends_and_too_many_viewers() {
-    let canary = test_backend(Behaviour::Canary).await;
+    let canary = Stub::start(Behaviour::Canary);
     let front = spawn_front(&[&canary.address], Duration::from_secs(2));
     let unknown = client()
         .get(format!(

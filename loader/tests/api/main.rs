@@ -2,48 +2,13 @@
 //! `0.1`, `0.1`, `0.3`, then HTTP 500, over and over.
 
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use loader::Options;
+use testkit::stub::{Behaviour, Stub};
 
 /// Starts the mixed server; returns its /version URL.
 fn mixed_backend() -> String {
-    let calls = Arc::new(AtomicU64::new(0));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/version", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let calls = calls.clone();
-        App::new().route(
-            "/version",
-            web::get().to(move |request: HttpRequest| {
-                let calls = calls.clone();
-                async move {
-                    // The dark launch: a developer always gets 0.3.
-                    if request
-                        .headers()
-                        .get("cookie")
-                        .is_some_and(|c| c == "user=developer")
-                    {
-                        return HttpResponse::Ok().body("0.3");
-                    }
-                    match calls.fetch_add(1, Ordering::SeqCst) % 4 {
-                        0 | 1 => HttpResponse::Ok().body("0.1\n"),
-                        2 => HttpResponse::Ok().body("0.3"),
-                        _ => HttpResponse::InternalServerError().body("boom"),
-                    }
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    url
+    Stub::start(Behaviour::Canary).url("/version")
 }
 
 fn options(args: &[&str]) -> Options {
@@ -211,5 +176,5 @@ async fn the_binary_prints_progress_lines_and_json_last() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: loader URL"));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Usage: loader URL"));
 }

@@ -1,36 +1,30 @@
-use shared::backend::{self, Config, Identity};
-use shared::server::Shutdown;
+use backend::{Config, Identity};
+use testkit::Running;
 
 pub const TEST_IDENTITY: Identity = Identity {
     name: "gimel",
     title: "Otomato Gimel Service",
+    version: "9.9",
 };
 
-pub struct TestApp {
-    pub address: String,
-    pub metrics_address: String,
-    pub shutdown: Shutdown,
-    pub stopped: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 /// Starts the common backend app with a `/version` of its own.
-pub async fn spawn_backend(config: Config) -> TestApp {
-    let app = backend::build(TEST_IDENTITY, "9.9", &config, |routes| {
+pub async fn spawn_backend(config: Config) -> Running {
+    let app = backend::build(TEST_IDENTITY, &config, |routes| {
         routes.route(
             "/version",
             actix_web::web::get().to(|| async { backend::plain("9.9") }),
         );
     })
     .expect("the backend starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let metrics_address = format!("http://127.0.0.1:{}", app.metrics_port());
-    let shutdown = app.shutdown_handle();
-    let stopped = tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        metrics_address,
-        shutdown,
-        stopped,
+    Running::start(app)
+}
+
+/// Test settings for a backend whose devices live in `database` at `mongodb_uri`.
+pub fn config_for(mongodb_uri: &str, database: &str) -> Config {
+    Config {
+        server: testkit::server_config(),
+        mongodb_uri: mongodb_uri.to_string(),
+        mongo_dbname: Some(database.to_string()),
     }
 }
 
@@ -41,8 +35,8 @@ pub async fn get(url: &str) -> (u16, String) {
 }
 
 /// A backend on a database of its own in the test MongoDB.
-pub async fn spawn_with_devices() -> TestApp {
-    spawn_backend(Config::for_tests(
+pub async fn spawn_with_devices() -> Running {
+    spawn_backend(config_for(
         testkit::mongodb_uri(),
         &testkit::database("devices"),
     ))

@@ -1,48 +1,16 @@
-//! Logs (`tracing`) and traces (OpenTelemetry, exported to Zipkin).
-//!
-//! Logs go through one global subscriber set up in `main`. Traces are per
-//! app: each [`Tracing`] has its own tracer provider named after its service,
-//! so several services in one test process still report as themselves.
+//! Traces: each [`Tracing`] has its own OpenTelemetry tracer provider named
+//! after its service (so several services in one test process still report
+//! as themselves), exported to Zipkin's API.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
-use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
 };
-
-use crate::config::LogFormat;
-
-/// Sets up the global log subscriber: text or JSON lines on stdout, level
-/// from `RUST_LOG` (e.g. `info`, or `info,shared::propagation=debug`).
-pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::prelude::*;
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            "info,actix_server=warn"
-                .parse()
-                .expect("a valid default filter")
-        });
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
-            .try_init(),
-    };
-    // Already set (several apps in one test process): keep the first.
-    let _ = result;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -227,7 +195,7 @@ pub fn end_span(cx: &Context, status: Option<u16>, error: Option<&str>) {
 
 /// The server span of the request being handled (request extension).
 #[derive(Clone)]
-struct RequestSpan(Context);
+pub(super) struct RequestSpan(pub(super) Context);
 
 /// A handler's view of its request's trace: starts child spans (calls to
 /// other services, MongoDB operations) under the request's server span.
@@ -270,88 +238,4 @@ impl actix_web::FromRequest for RequestTrace {
             parent: req.extensions().get::<RequestSpan>().map(|s| s.0.clone()),
         }))
     }
-}
-
-/// The trace context that arrived with a request, in B3 or W3C headers.
-fn incoming_context(req: &ServiceRequest) -> Context {
-    let headers: std::collections::HashMap<String, String> = req
-        .headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
-        })
-        .collect();
-    TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(opentelemetry_zipkin::Propagator::with_encoding(
-            opentelemetry_zipkin::B3Encoding::SingleAndMultiHeader,
-        )),
-    ])
-    .extract(&headers)
-}
-
-/// Middleware: for every request, one server span (joined to the incoming
-/// trace), one access-log line, and its count and time in the metrics.
-pub async fn observe_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = Instant::now();
-    let method = req.method().to_string();
-    let path = req.path().to_string();
-    // Mirrored requests arrive with `-shadow` on their Host (`beth-shadow`).
-    let host = req.connection_info().host().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    let metrics = req
-        .app_data::<web::Data<crate::metrics::Metrics>>()
-        .cloned();
-    let tracing_state = req
-        .app_data::<web::Data<Tracing>>()
-        .filter(|t| t.is_enabled())
-        .cloned();
-    let span = tracing_state.as_ref().and_then(|t| {
-        t.start(
-            &incoming_context(&req),
-            format!("{method} {route}"),
-            SpanKind::Server,
-            vec![
-                KeyValue::new("http.request.method", method.clone()),
-                KeyValue::new("http.route", route.clone()),
-                KeyValue::new("url.path", path.clone()),
-            ],
-        )
-    });
-    if let Some(cx) = &span {
-        req.extensions_mut().insert(RequestSpan(cx.clone()));
-    }
-    let result = next.call(req).await;
-    let status = match &result {
-        Ok(res) => res.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
-    };
-    let trace_id = span
-        .as_ref()
-        .map(|cx| cx.span().span_context().trace_id().to_string());
-    if let Some(cx) = &span {
-        end_span(cx, Some(status), None);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status, elapsed);
-    }
-    let ms = (elapsed * 10_000.0).round() / 10.0;
-    let trace_id = trace_id.as_deref().unwrap_or("-");
-    // Probes come every few seconds: keep them out of the default log.
-    if matches!(route.as_str(), "/healthz" | "/readyz") {
-        tracing::debug!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
-    } else {
-        tracing::info!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
-    }
-    result
 }

@@ -3,9 +3,8 @@
 
 use mongodb::bson::{Bson, Document};
 use serde_json::{Value, json};
-use shared::backend::Config;
 
-use crate::helpers::{Api, spawn_backend};
+use crate::helpers::{Api, config_for, spawn_backend};
 
 /// A small deterministic generator (xorshift64*): reproducible by seed.
 struct Rng(u64);
@@ -136,7 +135,7 @@ fn fits_the_schema(document: &Document) -> Result<(), String> {
 #[tokio::test]
 async fn random_requests_never_get_a_5xx_nor_store_a_document_off_the_schema() {
     let database = testkit::database("fuzz");
-    let app = spawn_backend(Config::for_tests(testkit::mongodb_uri(), &database)).await;
+    let app = spawn_backend(config_for(testkit::mongodb_uri(), &database)).await;
     let api = Api::new(&app.address);
     let seed = std::env::var("FUZZ_SEED")
         .ok()

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::model::{DeviceId, Fields, NewDevice, Patch};
-use crate::telemetry::{RequestTrace, end_span};
+use shared::telemetry::{RequestTrace, end_span};
 
 pub const COLLECTION: &str = "device";
 

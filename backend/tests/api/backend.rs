@@ -1,16 +1,10 @@
 use std::time::{Duration, Instant};
 
-use shared::backend::Config;
-
-use crate::helpers::{get, spawn_backend};
+use crate::helpers::{config_for, get, spawn_backend};
 
 #[tokio::test]
 async fn healthz_says_healthy_and_readyz_is_ready_while_serving() {
-    let app = spawn_backend(Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .await;
+    let app = spawn_backend(config_for(testkit::mongodb_uri(), &testkit::database("t"))).await;
     assert_eq!(
         get(&format!("{}/healthz", app.address)).await,
         (200, "Healthy".into())
@@ -20,11 +14,7 @@ async fn healthz_says_healthy_and_readyz_is_ready_while_serving() {
 
 #[tokio::test]
 async fn name_and_version_answer_in_plain_text() {
-    let app = spawn_backend(Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .await;
+    let app = spawn_backend(config_for(testkit::mongodb_uri(), &testkit::database("t"))).await;
     assert_eq!(
         get(&format!("{}/name", app.address)).await,
         (200, "Otomato Gimel Service".into())
@@ -43,11 +33,7 @@ async fn name_and_version_answer_in_plain_text() {
 
 #[tokio::test]
 async fn ping_counts_down_from_five_seconds() {
-    let app = spawn_backend(Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .await;
+    let app = spawn_backend(config_for(testkit::mongodb_uri(), &testkit::database("t"))).await;
     let url = format!("{}/ping", app.address);
     let started = Instant::now();
     assert_eq!(get(&url).await, (200, "Pong 4".into()));
@@ -64,11 +50,7 @@ async fn ping_counts_down_from_five_seconds() {
 
 #[tokio::test]
 async fn headers_echoes_what_the_service_received() {
-    let app = spawn_backend(Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .await;
+    let app = spawn_backend(config_for(testkit::mongodb_uri(), &testkit::database("t"))).await;
     let echoed = reqwest::Client::new()
         .get(format!("{}/headers", app.address))
         .header("x-request-id", "abc-123")
@@ -86,11 +68,7 @@ async fn headers_echoes_what_the_service_received() {
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_pattern_on_the_metrics_port() {
-    let app = spawn_backend(Config::for_tests(
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    ))
-    .await;
+    let app = spawn_backend(config_for(testkit::mongodb_uri(), &testkit::database("t"))).await;
     for _ in 0..3 {
         get(&format!("{}/version", app.address)).await;
     }

@@ -1,12 +1,10 @@
 use std::time::{Duration, Instant};
 
-use shared::backend::Config;
-
-use crate::helpers::{get, spawn_backend};
+use crate::helpers::{config_for, get, spawn_backend};
 
 #[tokio::test]
 async fn shutdown_turns_readyz_503_and_lets_in_flight_requests_finish() {
-    let mut config = Config::for_tests(testkit::mongodb_uri(), &testkit::database("t"));
+    let mut config = config_for(testkit::mongodb_uri(), &testkit::database("t"));
     config.server.shutdown_delay = Duration::from_millis(800);
     let app = spawn_backend(config).await;
 
@@ -33,7 +31,7 @@ async fn shutdown_turns_readyz_503_and_lets_in_flight_requests_finish() {
 
 #[tokio::test]
 async fn in_flight_requests_are_cut_after_the_grace_period() {
-    let mut config = Config::for_tests(testkit::mongodb_uri(), &testkit::database("t"));
+    let mut config = config_for(testkit::mongodb_uri(), &testkit::database("t"));
     config.server.shutdown_grace = Duration::from_secs(1);
     let app = spawn_backend(config).await;
     let in_flight = tokio::spawn(reqwest::get(format!("{}/ping", app.address)));

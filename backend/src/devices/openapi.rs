@@ -171,17 +171,18 @@ pub fn document(title: &str, version: &str) -> Value {
 }
 
 /// Mounts `GET /api-docs`.
-pub fn configure(cfg: &mut web::ServiceConfig, title: &'static str, version: &'static str) {
-    let body = document(title, version).to_string();
-    cfg.route(
-        "/api-docs",
-        web::get().to(move || {
-            let body = body.clone();
-            async move {
-                HttpResponse::Ok()
-                    .content_type("application/json")
-                    .body(body)
-            }
-        }),
-    );
+/// The OpenAPI document, rendered once at start.
+pub struct ApiDocs(String);
+
+impl ApiDocs {
+    pub fn new(title: &str, version: &str) -> Self {
+        Self(document(title, version).to_string())
+    }
+}
+
+/// `GET /api-docs`.
+pub async fn serve(docs: web::Data<ApiDocs>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(docs.0.clone())
 }

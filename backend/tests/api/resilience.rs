@@ -2,14 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use backend::devices::Store;
+use backend::devices::model::{DeviceId, Fields, NewDevice};
+use backend::devices::store::StoreError;
 use serde_json::json;
-use shared::backend::Config;
-use shared::devices::Store;
-use shared::devices::model::{DeviceId, Fields, NewDevice};
-use shared::devices::store::StoreError;
 use shared::telemetry::RequestTrace;
 
-use crate::helpers::{Api, device, get, spawn_backend, spawn_with_devices};
+use crate::helpers::{Api, config_for, device, get, spawn_backend, spawn_with_devices};
 
 #[tokio::test]
 async fn of_two_patches_with_the_same_etag_exactly_one_wins() {
@@ -107,7 +106,7 @@ async fn a_client_chosen_id_is_kept_and_a_malformed_one_rejected() {
 #[tokio::test]
 async fn devices_survive_a_restart_of_the_service() {
     let database = testkit::database("restart");
-    let config = Config::for_tests(testkit::mongodb_uri(), &database);
+    let config = config_for(testkit::mongodb_uri(), &database);
     let first = spawn_backend(config.clone()).await;
     let created = Api::new(&first.address)
         .post(device("survivor", 7, "t", 7.0))
@@ -127,7 +126,7 @@ async fn devices_survive_a_restart_of_the_service() {
 #[tokio::test]
 async fn without_mongodb_the_service_serves_and_devices_answer_503_fast() {
     let nowhere = format!("mongodb://127.0.0.1:{}", testkit::free_port());
-    let app = spawn_backend(Config::for_tests(&nowhere, "nothing")).await;
+    let app = spawn_backend(config_for(&nowhere, "nothing")).await;
     for path in ["/healthz", "/readyz", "/version", "/name"] {
         assert_eq!(
             get(&format!("{}{path}", app.address)).await.0,
@@ -158,15 +157,15 @@ async fn when_mongodb_stops_and_returns_the_service_recovers_by_itself() {
         std::env::temp_dir().join(format!("alephbeth-recovery-{}-{port}", std::process::id()));
     let uri = tokio::task::spawn_blocking({
         let data = data.clone();
-        move || testkit::start_server(port, Some(&data))
+        move || testkit::mongo::start_server(port, Some(&data))
     })
     .await
     .unwrap();
-    let app = spawn_backend(Config::for_tests(&uri, "recovery")).await;
+    let app = spawn_backend(config_for(&uri, "recovery")).await;
     let api = Api::new(&app.address);
     assert_eq!(api.post(device("kept", 1, "t", 1.0)).await.status, 201);
 
-    tokio::task::spawn_blocking(move || testkit::stop_server(port))
+    tokio::task::spawn_blocking(move || testkit::mongo::stop_server(port))
         .await
         .unwrap();
     let started = Instant::now();
@@ -185,7 +184,7 @@ async fn when_mongodb_stops_and_returns_the_service_recovers_by_itself() {
 
     tokio::task::spawn_blocking({
         let data = data.clone();
-        move || testkit::start_server(port, Some(&data))
+        move || testkit::mongo::start_server(port, Some(&data))
     })
     .await
     .unwrap();
@@ -199,7 +198,7 @@ async fn when_mongodb_stops_and_returns_the_service_recovers_by_itself() {
     };
     assert_eq!(back.status, 200, "{:?}", back.body);
     assert_eq!(back.body["_items"][0]["name"], "kept");
-    tokio::task::spawn_blocking(move || testkit::stop_server(port))
+    tokio::task::spawn_blocking(move || testkit::mongo::stop_server(port))
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&data);
@@ -208,7 +207,7 @@ async fn when_mongodb_stops_and_returns_the_service_recovers_by_itself() {
 #[tokio::test]
 async fn every_mongodb_operation_is_a_child_span_of_the_request() {
     let zipkin = testkit::zipkin::Receiver::start();
-    let mut config = Config::for_tests(testkit::mongodb_uri(), &testkit::database("traced"));
+    let mut config = config_for(testkit::mongodb_uri(), &testkit::database("traced"));
     config.server.zipkin_endpoint = Some(zipkin.endpoint.clone());
     let app = spawn_backend(config).await;
     let api = Api::new(&app.address);

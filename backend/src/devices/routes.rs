@@ -12,43 +12,22 @@ use super::errors::DeviceError;
 use super::model::{self, DeviceId, Issues, NewDevice};
 use super::query::ListQuery;
 use super::store::{Store, StoredDevice};
-use crate::telemetry::RequestTrace;
+use shared::telemetry::RequestTrace;
 
 /// Beyond Eve, which sets no limit: larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Mounts `/`, `/device`, `/device/{id}` (and `/api-docs` via `openapi`).
-pub fn configure(cfg: &mut web::ServiceConfig, store: Store) {
-    cfg.app_data(web::Data::new(store))
-        .default_service(web::to(not_found))
-        .route("/", web::get().to(home))
-        .service(
-            web::resource("/device")
-                .route(web::get().to(list))
-                .route(web::post().to(create))
-                .route(web::delete().to(delete_all))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/device/{id}")
-                .route(web::get().to(get))
-                .route(web::patch().to(patch))
-                .route(web::delete().to(delete))
-                .default_service(web::to(method_not_allowed)),
-        );
-}
-
 /// Any other path: Eve's JSON 404.
-async fn not_found() -> Result<HttpResponse, DeviceError> {
+pub async fn not_found() -> Result<HttpResponse, DeviceError> {
     Err(DeviceError::NotFound)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, DeviceError> {
+pub async fn method_not_allowed() -> Result<HttpResponse, DeviceError> {
     Err(DeviceError::MethodNotAllowed)
 }
 
 /// Eve's home: the resources it serves.
-async fn home() -> HttpResponse {
+pub async fn home() -> HttpResponse {
     HttpResponse::Ok().json(json!({"_links": {"child": [{"href": "device", "title": "device"}]}}))
 }
 
@@ -115,7 +94,7 @@ impl<'a> WrittenOut<'a> {
     }
 }
 
-async fn list(
+pub async fn list(
     request: HttpRequest,
     trace: RequestTrace,
     store: web::Data<Store>,
@@ -170,7 +149,7 @@ fn etags(headers: &HeaderMap, name: header::HeaderName) -> Option<Vec<String>> {
     )
 }
 
-async fn get(
+pub async fn get(
     path: web::Path<String>,
     request: HttpRequest,
     trace: RequestTrace,
@@ -236,7 +215,7 @@ async fn read_json(request: &HttpRequest, mut payload: web::Payload) -> Result<V
         .map_err(|e| DeviceError::BadRequest(format!("The body is not valid JSON: {e}")))
 }
 
-async fn create(
+pub async fn create(
     request: HttpRequest,
     payload: web::Payload,
     trace: RequestTrace,
@@ -349,7 +328,7 @@ fn required_etag(request: &HttpRequest) -> Result<Vec<String>, DeviceError> {
         .ok_or(DeviceError::EtagRequired)
 }
 
-async fn patch(
+pub async fn patch(
     path: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,
@@ -386,7 +365,7 @@ async fn patch(
         .json(WrittenOut::new(&updated)))
 }
 
-async fn delete(
+pub async fn delete(
     path: web::Path<String>,
     request: HttpRequest,
     trace: RequestTrace,
@@ -403,7 +382,7 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn delete_all(
+pub async fn delete_all(
     trace: RequestTrace,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, DeviceError> {

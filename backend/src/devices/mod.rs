@@ -14,5 +14,4 @@ pub mod query;
 pub mod routes;
 pub mod store;
 
-pub use routes::configure;
 pub use store::Store;

@@ -1,0 +1,45 @@
+//! A backend's settings, from the environment.
+
+use shared::config::{self, ConfigError, ServerConfig, Source};
+
+/// A backend's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `MONGODB_URI`: where the `device` collection lives.
+    pub mongodb_uri: String,
+    /// `MONGO_DBNAME`: the database; by default the service's name, so aleph
+    /// and beth (and every version of one service) keep their own data.
+    pub mongo_dbname: Option<String>,
+}
+
+impl Config {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            server: ServerConfig::from_source(source)?,
+            mongodb_uri: config::read(
+                source,
+                "MONGODB_URI",
+                "mongodb://mongo:27017".to_string(),
+                "a mongodb:// URI such as mongodb://mongo:27017",
+                |s| {
+                    mongodb::options::ConnectionString::parse(s)
+                        .is_ok()
+                        .then(|| s.to_string())
+                },
+            )?,
+            mongo_dbname: config::read(
+                source,
+                "MONGO_DBNAME",
+                None,
+                "a database name: letters, digits, '_' or '-', at most 63",
+                |s| {
+                    let valid = s.len() <= 63
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                    valid.then(|| Some(s.to_string()))
+                },
+            )?,
+        })
+    }
+}

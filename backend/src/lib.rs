@@ -1,0 +1,102 @@
+//! What aleph and beth share: their common routes, the Eve-compatible device
+//! API on MongoDB, and the app both build. Each service brings its identity
+//! and its own `/version` handler (where its lessons live).
+//!
+//! - [`common`]: `/name`, `/ping`, `/headers`;
+//! - [`devices`]: the `device` resource and its OpenAPI document;
+//! - [`config`]: a backend's settings.
+
+pub mod common;
+pub mod config;
+pub mod devices;
+
+use actix_web::web;
+use shared::server::Application;
+use shared::telemetry::Tracing;
+
+pub use common::plain;
+pub use config::Config;
+pub use shared::server::StartError;
+
+use common::PingCountdown;
+use devices::openapi::{self, ApiDocs};
+use devices::{Store, routes as device};
+
+/// Who a backend is.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity {
+    /// Short name: logs, metrics, the Zipkin service name (`aleph`).
+    pub name: &'static str,
+    /// What `/name` answers (`Otomato Aleph Service`).
+    pub title: &'static str,
+    /// What `/api-docs` says; the service's own `/version` answers for itself.
+    pub version: &'static str,
+}
+
+/// Builds a backend: every route of it is listed here; `own_routes` adds the
+/// service's own (`/version`).
+pub fn build<F>(
+    identity: Identity,
+    config: &Config,
+    own_routes: F,
+) -> Result<Application, StartError>
+where
+    F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+{
+    let tracing = Tracing::for_service(identity.name, config.server.zipkin_endpoint.as_deref())?;
+    let database = config.mongo_dbname.as_deref().unwrap_or(identity.name);
+    let store = web::Data::new(Store::new(&config.mongodb_uri, database));
+    let countdown = web::Data::new(PingCountdown::default());
+    let docs = web::Data::new(ApiDocs::new(identity.title, identity.version));
+    let identity_data = web::Data::new(identity);
+    let app = Application::build(&config.server, tracing, move |routes| {
+        routes
+            .app_data(store.clone())
+            .app_data(countdown.clone())
+            .app_data(docs.clone())
+            .app_data(identity_data.clone())
+            .route("/name", web::get().to(common::name))
+            .route("/ping", web::get().to(common::ping))
+            .route("/headers", web::get().to(common::headers))
+            .route("/api-docs", web::get().to(openapi::serve))
+            .route("/", web::get().to(device::home))
+            .service(
+                web::resource("/device")
+                    .route(web::get().to(device::list))
+                    .route(web::post().to(device::create))
+                    .route(web::delete().to(device::delete_all))
+                    .default_service(web::to(device::method_not_allowed)),
+            )
+            .service(
+                web::resource("/device/{id}")
+                    .route(web::get().to(device::get))
+                    .route(web::patch().to(device::patch))
+                    .route(web::delete().to(device::delete))
+                    .default_service(web::to(device::method_not_allowed)),
+            )
+            .configure(own_routes.clone())
+            // Any other path: Eve's JSON 404.
+            .default_service(web::to(device::not_found));
+    })?;
+    tracing::info!(
+        service = identity.name,
+        address = %app.address(),
+        metrics_port = app.metrics_port(),
+        mongodb = %config.mongodb_uri,
+        database,
+        "listening"
+    );
+    Ok(app)
+}
+
+/// A backend's `main`: config from the environment, then `build`.
+pub async fn main(
+    name: &str,
+    build: fn(&Config) -> Result<Application, StartError>,
+) -> std::process::ExitCode {
+    shared::cli::run(name, |env| {
+        let config = Config::from_source(env).map_err(|e| e.to_string())?;
+        build(&config).map_err(|e| e.to_string())
+    })
+    .await
+}

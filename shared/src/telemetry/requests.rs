@@ -1,0 +1,80 @@
+//! The one request-observing middleware: a server span, an access-log line
+//! and the request metrics, from one preamble.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, TraceContextExt};
+
+use super::traces::{RequestSpan, Tracing, end_span};
+use crate::propagation::{REQUEST_ID, incoming_context};
+
+/// Middleware: for every request, one server span (joined to the incoming
+/// trace), one access-log line, and its count and time in the metrics.
+pub async fn observe_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    // Mirrored requests arrive with `-shadow` on their Host (`beth-shadow`).
+    let host = req.connection_info().host().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let metrics = req
+        .app_data::<web::Data<crate::metrics::Metrics>>()
+        .cloned();
+    let tracing_state = req
+        .app_data::<web::Data<Tracing>>()
+        .filter(|t| t.is_enabled())
+        .cloned();
+    let span = tracing_state.as_ref().and_then(|t| {
+        t.start(
+            &incoming_context(req.headers()),
+            format!("{method} {route}"),
+            SpanKind::Server,
+            vec![
+                KeyValue::new("http.request.method", method.clone()),
+                KeyValue::new("http.route", route.clone()),
+                KeyValue::new("url.path", path.clone()),
+            ],
+        )
+    });
+    if let Some(cx) = &span {
+        req.extensions_mut().insert(RequestSpan(cx.clone()));
+    }
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    let trace_id = span
+        .as_ref()
+        .map(|cx| cx.span().span_context().trace_id().to_string());
+    if let Some(cx) = &span {
+        end_span(cx, Some(status), None);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, status, elapsed);
+    }
+    let ms = (elapsed * 10_000.0).round() / 10.0;
+    let trace_id = trace_id.as_deref().unwrap_or("-");
+    // Probes come every few seconds: keep them out of the default log.
+    if matches!(route.as_str(), "/healthz" | "/readyz") {
+        tracing::debug!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
+    } else {
+        tracing::info!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
+    }
+    result
+}
