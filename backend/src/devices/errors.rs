@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
 use super::model::Issues;
+use super::query::QueryError;
 use super::store::StoreError;
 
 const NOT_FOUND: &str = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.";
@@ -18,6 +19,8 @@ pub enum DeviceError {
     MethodNotAllowed,
     #[error("{0}")]
     BadRequest(String),
+    #[error(transparent)]
+    BadQuery(#[from] QueryError),
     #[error("The request body is larger than {limit} bytes.", limit = super::routes::MAX_BODY_BYTES)]
     TooLarge,
     #[error("To edit a document its etag must be provided using the If-Match header")]
@@ -65,7 +68,7 @@ impl ResponseError for DeviceError {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::EtagRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::EtagMismatch => StatusCode::PRECONDITION_FAILED,

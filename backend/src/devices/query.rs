@@ -28,7 +28,8 @@ pub struct ListQuery {
 }
 
 /// Why a query cannot be run: 400 with this explanation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct QueryError(pub String);
 
 impl ListQuery {

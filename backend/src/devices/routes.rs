@@ -105,7 +105,7 @@ pub async fn list(
                 DeviceError::BadRequest(format!("The query string cannot be decoded: {e}"))
             })?
             .into_inner();
-    let query = ListQuery::parse(&pairs).map_err(|e| DeviceError::BadRequest(e.0))?;
+    let query = ListQuery::parse(&pairs)?;
     let (devices, total) = store
         .list(
             &trace,

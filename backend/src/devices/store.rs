@@ -114,16 +114,25 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A write's error: when the unique index refused it, the name it could not
+/// take and the document's place in its list.
+fn write_error(error: mongodb::error::Error, name: &str, index: usize) -> StoreError {
+    if is_duplicate_key(&error) {
+        StoreError::Duplicate {
+            name: name.to_string(),
+            index,
+        }
+    } else {
+        error.into()
+    }
+}
+
 impl From<mongodb::error::Error> for StoreError {
     fn from(error: mongodb::error::Error) -> Self {
         match error.kind.as_ref() {
             ErrorKind::ServerSelection { .. }
             | ErrorKind::Io(_)
             | ErrorKind::ConnectionPoolCleared { .. } => StoreError::Unavailable(error.to_string()),
-            _ if is_duplicate_key(&error) => StoreError::Duplicate {
-                name: String::new(),
-                index: 0,
-            },
             _ => StoreError::Unavailable(error.to_string()),
         }
     }
@@ -197,14 +206,12 @@ impl Store {
                 .build();
             match collection.create_index(index).await {
                 Ok(_) => self.inner.indexed.store(true, Ordering::Release),
-                Err(error) => match StoreError::from(error) {
-                    unavailable @ StoreError::Unavailable(_) => return Err(unavailable),
-                    other => {
-                        // E.g. duplicates written before: serve, and say so.
-                        tracing::error!(error = %other, "cannot create the unique index on device.name");
-                        self.inner.indexed.store(true, Ordering::Release);
-                    }
-                },
+                Err(error) if is_duplicate_key(&error) => {
+                    // Duplicates written before: serve, and say so.
+                    tracing::error!(%error, "cannot create the unique index on device.name");
+                    self.inner.indexed.store(true, Ordering::Release);
+                }
+                Err(error) => return Err(error.into()),
             }
         }
         Ok(collection)
@@ -344,13 +351,7 @@ impl Store {
                 {
                     tracing::error!(error = %cleanup, "could not remove a partial list insert");
                 }
-                return Err(match StoreError::from(error) {
-                    StoreError::Duplicate { .. } => StoreError::Duplicate {
-                        name: device.name.clone(),
-                        index,
-                    },
-                    other => other,
-                });
+                return Err(write_error(error, &device.name, index));
             }
             Ok(stored.clone())
         })
@@ -378,13 +379,7 @@ impl Store {
                 .await?
                 .find_one_and_replace(doc! {"_id": current.id, "_etag": &current.etag}, &updated)
                 .await
-                .map_err(|e| match StoreError::from(e) {
-                    StoreError::Duplicate { .. } => StoreError::Duplicate {
-                        name: updated.name.clone(),
-                        index: 0,
-                    },
-                    other => other,
-                })?;
+                .map_err(|e| write_error(e, &updated.name, 0))?;
             replaced
                 .map(|_| updated.clone())
                 .ok_or(StoreError::EtagMismatch)

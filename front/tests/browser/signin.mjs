@@ -28,6 +28,21 @@ try {
   for (const expected of ['Otomato Aleph Service', 'Otomato Beth Service', 'version 0.1']) {
     if (!text.includes(expected)) await fail(page, `page lacks "${expected}": ${text}`);
   }
+  // Each backend's address and title read as two things, with space between.
+  for (const row of await page.$$('.backend')) {
+    // The text's own extent (a grid cell's box hides text overflowing it).
+    const extent = (selector) => row.$eval(selector, (el) => {
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      const box = range.getBoundingClientRect();
+      return { x: box.x, width: box.width };
+    });
+    const address = await extent('.address');
+    const title = await extent('.title');
+    if (title.x - (address.x + address.width) < 8) {
+      await fail(page, `address and title touch: ${JSON.stringify({ address, title })}`);
+    }
+  }
   const cookies = await page.context().cookies();
   const user = cookies.find((c) => c.name === 'user');
   if (!user || user.value !== 'developer' || !user.httpOnly) await fail(page, `cookie: ${JSON.stringify(cookies)}`);

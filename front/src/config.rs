@@ -1,0 +1,50 @@
+//! front's settings, from the environment.
+
+use std::time::Duration;
+
+use shared::config::{self, ConfigError, ServerConfig, Source};
+
+use crate::backends::BackendAddr;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `BACKENDS`: the services to show, `host[:port]`, comma-separated.
+    pub backends: Vec<BackendAddr>,
+    /// `BACKEND_TIMEOUT`: how long one backend may take for both its calls.
+    pub backend_timeout: Duration,
+    /// `TRAFFIC_RATE`: calls per second the live traffic view makes per viewer.
+    pub traffic_rate: u32,
+    /// `TRAFFIC_VIEWERS`: how many live traffic views may stream at once.
+    pub traffic_viewers: usize,
+}
+
+impl Config {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            server: ServerConfig::from_source(source)?,
+            backends: config::read(
+                source,
+                "BACKENDS",
+                BackendAddr::parse_list("aleph,beth").unwrap_or_default(),
+                "a comma-separated list of host[:port], such as aleph,beth or 127.0.0.1:8081",
+                BackendAddr::parse_list,
+            )?,
+            backend_timeout: config::duration(source, "BACKEND_TIMEOUT", Duration::from_secs(10))?,
+            traffic_rate: config::read(
+                source,
+                "TRAFFIC_RATE",
+                5,
+                "calls per second, 1 to 20",
+                |s| s.parse().ok().filter(|r| (1..=20).contains(r)),
+            )?,
+            traffic_viewers: config::read(
+                source,
+                "TRAFFIC_VIEWERS",
+                20,
+                "a number of viewers, 1 to 200",
+                |s| s.parse().ok().filter(|v| (1..=200).contains(v)),
+            )?,
+        })
+    }
+}
