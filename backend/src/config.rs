@@ -2,6 +2,8 @@
 
 use shared::config::{self, ConfigError, ServerConfig, Source};
 
+use crate::faults::FaultSettings;
+
 /// A backend's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -11,6 +13,8 @@ pub struct Config {
     /// `MONGO_DBNAME`: the database; by default the service's name, so aleph
     /// and beth (and every version of one service) keep their own data.
     pub mongo_dbname: Option<String>,
+    /// `FAULT_*`: the fault knobs' settings at start.
+    pub faults: FaultSettings,
 }
 
 impl Config {
@@ -40,6 +44,7 @@ impl Config {
                     valid.then(|| Some(s.to_string()))
                 },
             )?,
+            faults: FaultSettings::from_source(source)?,
         })
     }
 }

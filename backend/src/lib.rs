@@ -4,12 +4,15 @@
 //!
 //! - [`common`]: `/name`, `/ping`, `/headers`;
 //! - [`devices`]: the `device` resource and its OpenAPI document;
+//! - [`faults`]: the fault knobs (`FAULT_*`, `GET`/`PUT /faults`);
 //! - [`config`]: a backend's settings.
 
 pub mod common;
 pub mod config;
 pub mod devices;
+pub mod faults;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 use shared::server::Application;
 use shared::telemetry::Tracing;
@@ -21,6 +24,7 @@ pub use shared::server::StartError;
 use common::PingCountdown;
 use devices::openapi::{self, ApiDocs};
 use devices::{Store, routes as device};
+use faults::Faults;
 
 /// Who a backend is.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +38,8 @@ pub struct Identity {
 }
 
 /// Builds a backend: every route of it is listed here; `own_routes` adds the
-/// service's own (`/version`).
+/// service's own (`/version`). The fault knobs apply to all of them, not to
+/// `/healthz` and `/readyz` (which `Application` serves before these).
 pub fn build<F>(
     identity: Identity,
     config: &Config,
@@ -49,35 +54,49 @@ where
     let countdown = web::Data::new(PingCountdown::default());
     let docs = web::Data::new(ApiDocs::new(identity.title, identity.version));
     let identity_data = web::Data::new(identity);
-    let app = Application::build(&config.server, tracing, move |routes| {
+    let faults = web::Data::new(Faults::new(config.faults));
+    let admin_faults = faults.clone();
+    let routes = move |routes: &mut web::ServiceConfig| {
         routes
             .app_data(store.clone())
             .app_data(countdown.clone())
             .app_data(docs.clone())
             .app_data(identity_data.clone())
-            .route("/name", web::get().to(common::name))
-            .route("/ping", web::get().to(common::ping))
-            .route("/headers", web::get().to(common::headers))
-            .route("/api-docs", web::get().to(openapi::serve))
-            .route("/", web::get().to(device::home))
-            .service(
-                web::resource("/device")
-                    .route(web::get().to(device::list))
-                    .route(web::post().to(device::create))
-                    .route(web::delete().to(device::delete_all))
-                    .default_service(web::to(device::method_not_allowed)),
-            )
-            .service(
-                web::resource("/device/{id}")
-                    .route(web::get().to(device::get))
-                    .route(web::patch().to(device::patch))
-                    .route(web::delete().to(device::delete))
-                    .default_service(web::to(device::method_not_allowed)),
-            )
-            .configure(own_routes.clone())
-            // Any other path: Eve's JSON 404.
-            .default_service(web::to(device::not_found));
-    })?;
+            .app_data(faults.clone());
+        routes.service(
+            web::scope("")
+                .wrap(from_fn(faults::inject))
+                .route("/name", web::get().to(common::name))
+                .route("/ping", web::get().to(common::ping))
+                .route("/headers", web::get().to(common::headers))
+                .route("/api-docs", web::get().to(openapi::serve))
+                .route("/", web::get().to(device::home))
+                .service(
+                    web::resource("/device")
+                        .route(web::get().to(device::list))
+                        .route(web::post().to(device::create))
+                        .route(web::delete().to(device::delete_all))
+                        .default_service(web::to(device::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/device/{id}")
+                        .route(web::get().to(device::get))
+                        .route(web::patch().to(device::patch))
+                        .route(web::delete().to(device::delete))
+                        .default_service(web::to(device::method_not_allowed)),
+                )
+                .configure(own_routes.clone())
+                // Any other path: Eve's JSON 404.
+                .default_service(web::to(device::not_found)),
+        );
+    };
+    let admin = move |admin: &mut web::ServiceConfig| {
+        admin
+            .app_data(admin_faults.clone())
+            .route("/faults", web::get().to(faults::show))
+            .route("/faults", web::put().to(faults::change));
+    };
+    let app = Application::build_with_admin(&config.server, tracing, routes, admin)?;
     tracing::info!(
         service = identity.name,
         address = %app.address(),

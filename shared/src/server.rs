@@ -85,6 +85,21 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        Self::build_with_admin(config, tracing, routes, |_| {})
+    }
+
+    /// As [`Application::build`], with `admin` adding routes to the metrics
+    /// port (which no Kubernetes Service exposes: reached by port-forward).
+    pub fn build_with_admin<F, A>(
+        config: &ServerConfig,
+        tracing: Tracing,
+        routes: F,
+        admin: A,
+    ) -> io::Result<Self>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+        A: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
         let listener = TcpListener::bind((config.bind, config.port))?;
         let metrics_listener = TcpListener::bind((config.bind, config.metrics_port))?;
         let address = listener.local_addr()?;
@@ -116,6 +131,7 @@ impl Application {
             App::new()
                 .app_data(metrics.clone())
                 .route("/metrics", web::get().to(metrics::serve))
+                .configure(admin.clone())
         })
         .workers(1)
         .disable_signals()

@@ -19,14 +19,7 @@ pub async fn spawn_backend(config: Config) -> Running {
     Running::start(app)
 }
 
-/// Test settings for a backend whose devices live in `database` at `mongodb_uri`.
-pub fn config_for(mongodb_uri: &str, database: &str) -> Config {
-    Config {
-        server: testkit::server_config(),
-        mongodb_uri: mongodb_uri.to_string(),
-        mongo_dbname: Some(database.to_string()),
-    }
-}
+pub use testkit::service::backend_config_at as config_for;
 
 pub async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.expect("the service answers");

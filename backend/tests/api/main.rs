@@ -3,6 +3,7 @@
 
 mod backend;
 mod devices;
+mod faults;
 mod fuzz;
 mod helpers;
 mod resilience;
