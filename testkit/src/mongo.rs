@@ -62,3 +62,24 @@ pub fn database(prefix: &str) -> String {
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// The pid of the server `start_server` started on `port` (to freeze it).
+pub fn server_pid(port: u16) -> u32 {
+    let output = Command::new(mongo_server())
+        .args(["pid", "--port", &port.to_string()])
+        .output()
+        .expect("scripts/mongo-server runs");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("scripts/mongo-server pid prints a pid")
+}
+
+/// Sends `signal` (e.g. `STOP`, `CONT`) to a process.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}

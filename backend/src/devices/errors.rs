@@ -23,6 +23,8 @@ pub enum DeviceError {
     BadQuery(#[from] QueryError),
     #[error("The request body is larger than {limit} bytes.", limit = super::routes::MAX_BODY_BYTES)]
     TooLarge,
+    #[error("Insertion failure: one request inserts at most {limit} devices; send the rest in another", limit = super::routes::MAX_DEVICES)]
+    TooMany,
     #[error("To edit a document its etag must be provided using the If-Match header")]
     EtagRequired,
     #[error("Client and server etags don't match")]
@@ -36,7 +38,7 @@ pub enum DeviceError {
     #[error("{0}. The device API answers again by itself once MongoDB is back.")]
     Unavailable(String),
     #[error("{0}")]
-    Internal(String),
+    Conflict(String),
 }
 
 impl DeviceError {
@@ -52,13 +54,29 @@ impl DeviceError {
 impl From<StoreError> for DeviceError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(message) => {
-                Self::Unavailable(format!("MongoDB is unavailable ({message})"))
+            StoreError::Unavailable(detail) => {
+                // The driver's words are for the log: they name hosts and internals.
+                tracing::warn!(%detail, "MongoDB is unavailable");
+                Self::Unavailable("MongoDB is unavailable".into())
             }
+            StoreError::Refused(code) => Self::BadRequest(format!(
+                "MongoDB refused this request ({code}): check the query's field names and values"
+            )),
             StoreError::NotFound => Self::NotFound,
             StoreError::EtagMismatch => Self::EtagMismatch,
             StoreError::Duplicate { name, .. } => Self::invalid(super::model::name_taken(&name)),
-            StoreError::Corrupt(message) => Self::Internal(message),
+            StoreError::Corrupt(detail) => {
+                tracing::warn!(%detail, "a stored device does not fit the schema");
+                Self::Conflict(
+                    "The stored device does not fit the schema (written by something else): it can be read, not changed".into(),
+                )
+            }
+            StoreError::Partial { cause, left } => Self::Unavailable(format!(
+                "MongoDB failed part-way through the list ({}), and {} device(s) of it could not be removed and may remain: {}",
+                Self::from(*cause),
+                left.len(),
+                left.join(", ")
+            )),
         }
     }
 }
@@ -72,9 +90,11 @@ impl ResponseError for DeviceError {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::EtagRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::EtagMismatch => StatusCode::PRECONDITION_FAILED,
-            Self::Invalid { .. } | Self::InvalidPatch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { .. } | Self::InvalidPatch(_) | Self::TooMany => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 

@@ -19,6 +19,42 @@ pub type Issues = BTreeMap<String, String>;
 /// The fields of the schema, in Eve's order.
 pub const FIELDS: [&str; 4] = ["name", "uid", "type", "price"];
 
+/// The longest `name` and `type`, in characters (Eve's `maxlength`; the
+/// original set none, and one 1 MB name made every listing 1 MB).
+pub const MAX_TEXT_CHARS: usize = 256;
+
+/// Eve's words for a text over [`MAX_TEXT_CHARS`].
+const TOO_LONG: &str = "max length is 256";
+
+/// The most issues one document reports; beyond, one line says how many more.
+pub const MAX_ISSUES: usize = 20;
+
+/// How much of a client's text an issue quotes back.
+const QUOTED_CHARS: usize = 64;
+
+/// `text`, cut to `QUOTED_CHARS` characters with an ellipsis when longer.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// Adds one issue, or counts it once the document has [`MAX_ISSUES`].
+fn add_issue(issues: &mut Issues, field: &str, reason: String) {
+    const MORE: &str = "…";
+    if issues.len() < MAX_ISSUES {
+        issues.insert(quoted(field), reason);
+        return;
+    }
+    let more = issues
+        .get(MORE)
+        .and_then(|m| m.split(' ').nth(1))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    issues.insert(MORE.into(), format!("and {} more issues", more + 1));
+}
+
 /// A device's `_id`: a MongoDB ObjectId, written as 24 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceId(pub ObjectId);
@@ -95,6 +131,7 @@ enum Checked {
 fn check(field: &str, value: &Value) -> Result<Checked, &'static str> {
     match (field, value) {
         (_, Value::Null) => Err("null value not allowed"),
+        ("name" | "type", Value::String(s)) if s.chars().count() > MAX_TEXT_CHARS => Err(TOO_LONG),
         ("name" | "type", Value::String(s)) => Ok(Checked::Text(s.clone())),
         ("name" | "type", _) => Err("must be of string type"),
         // Stricter than Eve, whose Cerberus takes 1.5 and true as integers:
@@ -128,9 +165,7 @@ fn check_all(
         if key == "_id" && allow_id {
             match value.as_str().and_then(DeviceId::parse) {
                 Some(parsed) => id = Some(parsed),
-                None => {
-                    issues.insert(key.clone(), "must be of objectid type".into());
-                }
+                None => add_issue(issues, key, "must be of objectid type".into()),
             }
             continue;
         }
@@ -139,9 +174,7 @@ fn check_all(
             Ok(Checked::Text(s)) => patch.kind = Some(s),
             Ok(Checked::Integer(i)) => patch.uid = Some(i),
             Ok(Checked::Float(f)) => patch.price = Some(f),
-            Err(reason) => {
-                issues.insert(key.clone(), reason.into());
-            }
+            Err(reason) => add_issue(issues, key, reason.into()),
         }
     }
     (patch, id)
@@ -151,8 +184,8 @@ fn check_all(
 pub fn parse_new(value: &Value) -> Result<NewDevice, Issues> {
     let Some(document) = value.as_object() else {
         let shown = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::String(s) => quoted(s),
+            other => quoted(&other.to_string()),
         };
         return Err(Issues::from([(
             "validation exception".to_string(),
@@ -163,7 +196,7 @@ pub fn parse_new(value: &Value) -> Result<NewDevice, Issues> {
     let (patch, id) = check_all(document, true, &mut issues);
     for field in FIELDS {
         if !document.contains_key(field) {
-            issues.insert(field.to_string(), "required field".into());
+            add_issue(&mut issues, field, "required field".into());
         }
     }
     match patch {
@@ -219,6 +252,33 @@ pub fn name_taken(name: &str) -> Issues {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn long_texts_are_refused_in_eves_words_and_quoted_short() {
+        assert_eq!(TOO_LONG, format!("max length is {MAX_TEXT_CHARS}"));
+        let long = "é".repeat(MAX_TEXT_CHARS + 1);
+        let fits = "é".repeat(MAX_TEXT_CHARS);
+        let issues =
+            parse_new(&json!({"name": long, "uid": 1, "type": fits, "price": 1})).unwrap_err();
+        assert_eq!(issues, Issues::from([("name".into(), TOO_LONG.into())]));
+        let issues = parse_new(&json!("x".repeat(100_000))).unwrap_err();
+        assert!(issues["validation exception"].len() < 200);
+    }
+
+    #[test]
+    fn a_document_reports_a_bounded_number_of_issues() {
+        let mut document = serde_json::Map::new();
+        for n in 0..1000 {
+            document.insert(format!("{}{n}", "k".repeat(500)), json!(n));
+        }
+        let issues = parse_new(&Value::Object(document)).unwrap_err();
+        assert_eq!(issues.len(), MAX_ISSUES + 1);
+        assert!(issues.keys().all(|k| k.chars().count() <= QUOTED_CHARS + 1));
+        assert_eq!(
+            issues["…"],
+            format!("and {} more issues", 1004 - MAX_ISSUES)
+        );
+    }
 
     #[test]
     fn a_complete_device_parses_and_an_integer_price_is_a_float() {

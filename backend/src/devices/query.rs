@@ -276,11 +276,11 @@ fn parse_sort(text: &str) -> Result<Document, QueryError> {
     };
     let mut document = Document::new();
     for (field, direction) in pairs {
-        let valid = !field.is_empty()
-            && field.len() <= 64
-            && field
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        // Dotted paths of non-empty names: MongoDB refuses `price.`, `.`, `a..b`.
+        let valid = field.len() <= 64
+            && field.split('.').all(|part| {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            });
         if !valid {
             return Err(QueryError(format!(
                 "`sort` names `{field}`: use field names such as price or -price"

@@ -6,16 +6,25 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Serialize;
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
 use super::errors::DeviceError;
 use super::model::{self, DeviceId, Issues, NewDevice};
 use super::query::ListQuery;
 use super::store::{Store, StoredDevice};
+use mongodb::bson::{Bson, Document};
 use shared::telemetry::RequestTrace;
 
 /// Beyond Eve, which sets no limit: larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The most devices one POST holds (Eve sets no limit); more get 422 before
+/// any is looked at.
+pub const MAX_DEVICES: usize = 1000;
+
+/// The most items of a list whose outcome a 422 shows; the rest are counted.
+pub const MAX_ITEMS_SHOWN: usize = 50;
 
 /// Any other path: Eve's JSON 404.
 pub async fn not_found() -> Result<HttpResponse, DeviceError> {
@@ -31,12 +40,51 @@ pub async fn home() -> HttpResponse {
     HttpResponse::Ok().json(json!({"_links": {"child": [{"href": "device", "title": "device"}]}}))
 }
 
+/// The latest instant an HTTP date can show (9999-12-31T23:59:59.999Z).
+const LAST_HTTP_DATE_MS: i64 = 253_402_300_799_999;
+
+/// A date as Eve writes it (RFC 1123); one outside what HTTP dates can show
+/// (written by something else) as RFC 3339.
 fn rfc1123(date: mongodb::bson::DateTime) -> String {
-    httpdate::fmt_http_date(date.to_system_time())
+    if (0..=LAST_HTTP_DATE_MS).contains(&date.timestamp_millis()) {
+        httpdate::fmt_http_date(date.to_system_time())
+    } else {
+        date.try_to_rfc3339_string()
+            .unwrap_or_else(|_| date.timestamp_millis().to_string())
+    }
 }
 
-fn self_link(id: &mongodb::bson::oid::ObjectId) -> Value {
-    json!({"title": "Device", "href": format!("device/{}", id.to_hex())})
+/// A stored document as the API shows it: typed when it fits the schema,
+/// else field by field as stored (a document written by something else must
+/// not break the listing).
+fn device_json(document: &Document, links: impl Fn(&Value) -> Value) -> Value {
+    match mongodb::bson::from_document::<StoredDevice>(document.clone()) {
+        Ok(device) => {
+            let links = links(&json!(device.id.to_hex()));
+            serde_json::to_value(DeviceOut::new(&device, links)).unwrap_or(Value::Null)
+        }
+        Err(error) => {
+            tracing::warn!(%error, id = ?document.get("_id"), "a stored device does not fit the schema");
+            let mut out = serde_json::Map::new();
+            for (key, value) in document {
+                let shown = match value {
+                    Bson::ObjectId(id) => json!(id.to_hex()),
+                    Bson::DateTime(date) => json!(rfc1123(*date)),
+                    other => other.clone().into_relaxed_extjson(),
+                };
+                out.insert(key.clone(), shown);
+            }
+            let id = out.get("_id").cloned().unwrap_or(Value::Null);
+            out.insert("_links".into(), links(&id));
+            Value::Object(out)
+        }
+    }
+}
+
+/// The `self` link of the device with this `_id` (hex, as shown).
+fn self_link(id: &Value) -> Value {
+    let hex = id.as_str().unwrap_or_default();
+    json!({"title": "Device", "href": format!("device/{hex}")})
 }
 
 /// A device as `GET` shows it.
@@ -88,7 +136,7 @@ impl<'a> WrittenOut<'a> {
             _updated: rfc1123(device.updated),
             _created: rfc1123(device.created),
             _etag: &device.etag,
-            _links: json!({"self": self_link(&device.id)}),
+            _links: json!({"self": self_link(&json!(device.id.to_hex()))}),
             _status: "OK",
         }
     }
@@ -115,9 +163,9 @@ pub async fn list(
             query.max_results,
         )
         .await?;
-    let items: Vec<DeviceOut> = devices
+    let items: Vec<Value> = devices
         .iter()
-        .map(|d| DeviceOut::new(d, json!({"self": self_link(&d.id)})))
+        .map(|d| device_json(d, |id| json!({"self": self_link(id)})))
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", total.to_string()))
@@ -155,28 +203,116 @@ pub async fn get(
     trace: RequestTrace,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, DeviceError> {
-    let device = store.get(&trace, parse_id(&path)?).await?;
-    let quoted = format!("\"{}\"", device.etag);
-    if let Some(tags) = etags(request.headers(), header::IF_NONE_MATCH)
-        && tags.iter().any(|t| t == &device.etag || t == "*")
+    let document = store.get_document(&trace, parse_id(&path)?).await?;
+    let etag = document.get_str("_etag").ok().map(str::to_string);
+    if let (Some(tags), Some(etag)) = (etags(request.headers(), header::IF_NONE_MATCH), &etag)
+        && tags.iter().any(|t| t == etag || t == "*")
     {
         return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, quoted))
+            .insert_header((header::ETAG, format!("\"{etag}\"")))
             .finish());
     }
-    let links = json!({
-        "self": self_link(&device.id),
-        "parent": {"title": "home", "href": "/"},
-        "collection": {"title": "device", "href": "device"},
+    let body = device_json(&document, |id| {
+        json!({
+            "self": self_link(id),
+            "parent": {"title": "home", "href": "/"},
+            "collection": {"title": "device", "href": "device"},
+        })
     });
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, quoted))
-        .insert_header((header::LAST_MODIFIED, rfc1123(device.updated)))
-        .json(DeviceOut::new(&device, links)))
+    let mut response = HttpResponse::Ok();
+    if let Some(etag) = &etag {
+        response.insert_header((header::ETAG, format!("\"{etag}\"")));
+    }
+    if let Ok(updated) = document.get_datetime("_updated") {
+        response.insert_header((header::LAST_MODIFIED, rfc1123(*updated)));
+    }
+    Ok(response.json(body))
 }
 
 /// Reads a JSON body: `application/json`, at most [`MAX_BODY_BYTES`].
-async fn read_json(request: &HttpRequest, mut payload: web::Payload) -> Result<Value, DeviceError> {
+async fn read_json(request: &HttpRequest, payload: web::Payload) -> Result<Value, DeviceError> {
+    let body = read_body(request, payload).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| DeviceError::BadRequest(format!("The body is not valid JSON: {e}")))
+}
+
+/// A POST's documents: one object, or a list of at most [`MAX_DEVICES`],
+/// refused as soon as the parser meets one more (a 1 MiB list of numbers
+/// would otherwise be half a million values in memory).
+fn parse_documents(body: &[u8]) -> Result<(Vec<Value>, bool), DeviceError> {
+    let is_list = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'[');
+    if !is_list {
+        let document: Value = serde_json::from_slice(body)
+            .map_err(|e| DeviceError::BadRequest(format!("The body is not valid JSON: {e}")))?;
+        return match document {
+            Value::Object(_) => Ok((vec![document], false)),
+            _ => Err(DeviceError::BadRequest(
+                "The body must be a JSON object (one device) or a list of objects.".into(),
+            )),
+        };
+    }
+    let too_many = std::cell::Cell::new(false);
+    let mut parser = serde_json::Deserializer::from_slice(body);
+    let parsed = BoundedList {
+        limit: MAX_DEVICES,
+        too_many: &too_many,
+    }
+    .deserialize(&mut parser)
+    .and_then(|list| parser.end().map(|()| list));
+    match parsed {
+        _ if too_many.get() => Err(DeviceError::TooMany),
+        Ok(list) if list.is_empty() => Err(DeviceError::BadRequest(
+            "The list of devices to insert is empty.".into(),
+        )),
+        Ok(list) => Ok((list, true)),
+        Err(e) => Err(DeviceError::BadRequest(format!(
+            "The body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+/// A JSON list of at most `limit` values; one more sets `too_many` and stops.
+struct BoundedList<'a> {
+    limit: usize,
+    too_many: &'a std::cell::Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for BoundedList<'_> {
+    type Value = Vec<Value>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<Value>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BoundedList<'_> {
+    type Value = Vec<Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a list of at most {} devices", self.limit)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Value>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            if items.len() == self.limit {
+                self.too_many.set(true);
+                return Err(serde::de::Error::custom("too many devices"));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+/// The raw body: `application/json`, at most [`MAX_BODY_BYTES`].
+async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, DeviceError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -211,8 +347,7 @@ async fn read_json(request: &HttpRequest, mut payload: web::Payload) -> Result<V
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| DeviceError::BadRequest(format!("The body is not valid JSON: {e}")))
+    Ok(body)
 }
 
 pub async fn create(
@@ -221,21 +356,7 @@ pub async fn create(
     trace: RequestTrace,
     store: web::Data<Store>,
 ) -> Result<HttpResponse, DeviceError> {
-    let body = read_json(&request, payload).await?;
-    let (documents, is_list) = match body {
-        Value::Array(list) if list.is_empty() => {
-            return Err(DeviceError::BadRequest(
-                "The list of devices to insert is empty.".into(),
-            ));
-        }
-        Value::Array(list) => (list, true),
-        Value::Object(_) => (vec![body], false),
-        _ => {
-            return Err(DeviceError::BadRequest(
-                "The body must be a JSON object (one device) or a list of objects.".into(),
-            ));
-        }
-    };
+    let (documents, is_list) = parse_documents(&read_body(&request, payload).await?)?;
     let mut results: Vec<Result<NewDevice, Issues>> =
         documents.iter().map(model::parse_new).collect();
 
@@ -302,17 +423,36 @@ pub async fn create(
 }
 
 /// Eve's 422 for a POST: per document, `None` = valid, `Some` = its issues.
+/// A list shows its first [`MAX_ITEMS_SHOWN`] items and counts the rest.
 fn invalid(outcome: Vec<Option<Issues>>, is_list: bool) -> DeviceError {
     let failed = outcome.iter().filter(|o| o.is_some()).count();
     let body = if is_list {
+        let total = outcome.len();
+        let failed_shown = outcome
+            .iter()
+            .take(MAX_ITEMS_SHOWN)
+            .filter(|o| o.is_some())
+            .count();
         let items: Vec<Value> = outcome
             .into_iter()
+            .take(MAX_ITEMS_SHOWN)
             .map(|o| match o {
                 None => json!({"_status": "OK"}),
                 Some(issues) => json!({"_status": "ERR", "_issues": issues}),
             })
             .collect();
-        json!({"_status": "ERR", "_items": items})
+        let mut body = json!({"_status": "ERR", "_items": items});
+        if total > MAX_ITEMS_SHOWN {
+            body["_more"] = json!({
+                "items": total - MAX_ITEMS_SHOWN,
+                "failed": failed - failed_shown,
+                "message": format!(
+                    "only the first {MAX_ITEMS_SHOWN} of {total} items are shown; {} more failed",
+                    failed - failed_shown
+                ),
+            });
+        }
+        body
     } else {
         let issues: BTreeMap<String, String> =
             outcome.into_iter().flatten().next().unwrap_or_default();

@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mongodb::bson::{self, Bson, DateTime, Document, doc};
@@ -20,8 +19,15 @@ use shared::telemetry::{RequestTrace, end_span};
 
 pub const COLLECTION: &str = "device";
 
-/// How long an operation waits for MongoDB before the API answers 503.
+/// How long an operation waits for a reachable MongoDB before the API answers 503.
 const SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one operation may take in all: a MongoDB that stops answering
+/// (frozen, overloaded) gives 503 within it, like one that is gone.
+const OPERATION_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// How long a failed list insert keeps trying to remove what it stored.
+const ROLLBACK_FOR: Duration = Duration::from_secs(10);
 
 /// A device as stored, with Eve's meta fields (the same documents Eve writes).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,8 +107,14 @@ fn now() -> DateTime {
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// MongoDB cannot be reached or did not answer in time; the detail is for
+    /// the log, never for the client.
     #[error("MongoDB is unavailable: {0}")]
     Unavailable(String),
+    /// MongoDB refused the operation because of what the client sent (its
+    /// error's code name, e.g. `BadValue`).
+    #[error("MongoDB refused the request ({0})")]
+    Refused(String),
     /// The name of the list's document number `index` is taken.
     #[error("value '{name}' is not unique")]
     Duplicate { name: String, index: usize },
@@ -112,7 +124,20 @@ pub enum StoreError {
     EtagMismatch,
     #[error("a stored device does not fit the schema: {0}")]
     Corrupt(String),
+    /// A list insert failed part-way (`cause`), and these devices it had
+    /// stored could not be removed before giving up.
+    #[error("{cause}; {} device(s) of the list could not be removed", .left.len())]
+    Partial {
+        cause: Box<StoreError>,
+        left: Vec<String>,
+    },
 }
+
+/// Server errors that say MongoDB itself is not serving (shutting down,
+/// stepping down, timing out), not that the request was wrong.
+const SERVER_STATE_CODES: &[i32] = &[
+    6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+];
 
 /// A write's error: when the unique index refused it, the name it could not
 /// take and the document's place in its list.
@@ -130,11 +155,23 @@ fn write_error(error: mongodb::error::Error, name: &str, index: usize) -> StoreE
 impl From<mongodb::error::Error> for StoreError {
     fn from(error: mongodb::error::Error) -> Self {
         match error.kind.as_ref() {
-            ErrorKind::ServerSelection { .. }
-            | ErrorKind::Io(_)
-            | ErrorKind::ConnectionPoolCleared { .. } => StoreError::Unavailable(error.to_string()),
+            ErrorKind::Command(e) if !SERVER_STATE_CODES.contains(&e.code) => {
+                StoreError::Refused(e.code_name.clone())
+            }
+            ErrorKind::Write(WriteFailure::WriteError(e)) => {
+                StoreError::Refused(e.code_name.clone().unwrap_or_else(|| e.code.to_string()))
+            }
+            ErrorKind::InvalidArgument { .. } => StoreError::Refused("InvalidArgument".into()),
             _ => StoreError::Unavailable(error.to_string()),
         }
+    }
+}
+
+/// The list index of the document an ordered `insert_many` stopped at.
+fn failed_index(error: &mongodb::error::Error) -> Option<usize> {
+    match error.kind.as_ref() {
+        ErrorKind::InsertMany(e) => e.write_errors.as_ref()?.first().map(|e| e.index),
+        _ => None,
     }
 }
 
@@ -163,8 +200,6 @@ struct Inner {
     uri: String,
     database: String,
     client: OnceCell<Client>,
-    /// Set once the unique index on `name` exists (first successful contact).
-    indexed: AtomicBool,
 }
 
 impl Store {
@@ -175,7 +210,6 @@ impl Store {
                 uri: uri.to_string(),
                 database: database.to_string(),
                 client: OnceCell::new(),
-                indexed: AtomicBool::new(false),
             }),
         }
     }
@@ -198,23 +232,30 @@ impl Store {
                 Client::with_options(options).map_err(|e| StoreError::Unavailable(e.to_string()))
             })
             .await?;
-        let collection = client.database(&self.inner.database).collection(COLLECTION);
-        if !self.inner.indexed.load(Ordering::Acquire) {
-            let index = IndexModel::builder()
-                .keys(doc! {"name": 1})
-                .options(IndexOptions::builder().unique(true).build())
-                .build();
-            match collection.create_index(index).await {
-                Ok(_) => self.inner.indexed.store(true, Ordering::Release),
-                Err(error) if is_duplicate_key(&error) => {
-                    // Duplicates written before: serve, and say so.
-                    tracing::error!(%error, "cannot create the unique index on device.name");
-                    self.inner.indexed.store(true, Ordering::Release);
-                }
-                Err(error) => return Err(error.into()),
+        Ok(client.database(&self.inner.database).collection(COLLECTION))
+    }
+
+    /// The unique index on `name`, made again before every write: a dropped
+    /// collection or a MongoDB restarted on an empty volume loses it, and
+    /// without it two concurrent POSTs of one name would both be stored.
+    /// Creating an index that exists is a no-op on the server.
+    async fn ensure_unique_names(
+        &self,
+        collection: &Collection<StoredDevice>,
+    ) -> Result<(), StoreError> {
+        let index = IndexModel::builder()
+            .keys(doc! {"name": 1})
+            .options(IndexOptions::builder().unique(true).build())
+            .build();
+        match collection.create_index(index).await {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate_key(&error) => {
+                // Duplicates written by something else: serve, say so, try again next write.
+                tracing::error!(%error, "cannot create the unique index on device.name");
+                Ok(())
             }
+            Err(error) => Err(error.into()),
         }
-        Ok(collection)
     }
 
     /// Runs `operation` inside a `mongodb <op>` client span.
@@ -238,10 +279,16 @@ impl Store {
                 KeyValue::new("peer.service", "mongo"),
             ],
         );
-        let result = operation.await;
+        let result = tokio::time::timeout(OPERATION_DEADLINE, operation)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "no answer within {OPERATION_DEADLINE:?}"
+                )))
+            });
         if let Some(cx) = &span {
             let error = match &result {
-                Err(e @ (StoreError::Unavailable(_) | StoreError::Corrupt(_))) => {
+                Err(e @ (StoreError::Unavailable(_) | StoreError::Partial { .. })) => {
                     Some(e.to_string())
                 }
                 _ => None,
@@ -251,7 +298,8 @@ impl Store {
         result
     }
 
-    /// One page of devices and the total that match `filter`.
+    /// One page of devices and the total that match `filter`, as stored:
+    /// documents written by something else may not fit the schema.
     pub async fn list(
         &self,
         trace: &RequestTrace,
@@ -259,11 +307,18 @@ impl Store {
         sort: Document,
         skip: u64,
         limit: u64,
-    ) -> Result<(Vec<StoredDevice>, u64), StoreError> {
+    ) -> Result<(Vec<Document>, u64), StoreError> {
         self.traced(trace, "find", async {
-            let collection = self.collection().await?;
+            let collection = self.collection().await?.clone_with_type::<Document>();
             let total = collection.count_documents(filter.clone()).await?;
-            let mut find = collection.find(filter).skip(skip).limit(limit as i64);
+            if skip >= total {
+                // Past the end (however far: MongoDB takes no skip beyond 2^63).
+                return Ok((Vec::new(), total));
+            }
+            let mut find = collection
+                .find(filter)
+                .skip(skip)
+                .limit(i64::try_from(limit).unwrap_or(i64::MAX));
             if !sort.is_empty() {
                 find = find.sort(sort);
             }
@@ -271,8 +326,7 @@ impl Store {
             let mut devices = Vec::new();
             while cursor.advance().await? {
                 devices.push(
-                    cursor
-                        .deserialize_current()
+                    Document::try_from(cursor.current())
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 );
             }
@@ -281,19 +335,31 @@ impl Store {
         .await
     }
 
-    pub async fn get(
+    /// One device as stored (it may not fit the schema).
+    pub async fn get_document(
         &self,
         trace: &RequestTrace,
         id: DeviceId,
-    ) -> Result<StoredDevice, StoreError> {
+    ) -> Result<Document, StoreError> {
         self.traced(trace, "findOne", async {
             self.collection()
                 .await?
+                .clone_with_type::<Document>()
                 .find_one(doc! {"_id": id.0})
                 .await?
                 .ok_or(StoreError::NotFound)
         })
         .await
+    }
+
+    /// One device, to change it: it must fit the schema.
+    pub async fn get(
+        &self,
+        trace: &RequestTrace,
+        id: DeviceId,
+    ) -> Result<StoredDevice, StoreError> {
+        let document = self.get_document(trace, id).await?;
+        bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     /// Which of `names` devices (other than `except`) already have.
@@ -324,8 +390,10 @@ impl Store {
         .await
     }
 
-    /// Inserts all documents or none: a conflict part-way removes what was
-    /// stored before it (standalone MongoDB has no transactions).
+    /// Inserts all documents or none, as far as MongoDB allows without
+    /// transactions: if the insert fails part-way, what this request stored is
+    /// removed again (retried for [`ROLLBACK_FOR`]); other readers may see the
+    /// devices in between.
     pub async fn insert(
         &self,
         trace: &RequestTrace,
@@ -336,26 +404,77 @@ impl Store {
             .into_iter()
             .map(|d| StoredDevice::new(d.id.unwrap_or_default(), d.fields, stamp, stamp, ""))
             .collect();
-        self.traced(trace, "insert", async {
-            let collection = self.collection().await?;
-            for (index, device) in stored.iter().enumerate() {
-                let Err(error) = collection.insert_one(device).await else {
-                    continue;
-                };
-                let done: Vec<Bson> = stored[..index]
-                    .iter()
-                    .map(|d| Bson::ObjectId(d.id))
-                    .collect();
-                if !done.is_empty()
-                    && let Err(cleanup) = collection.delete_many(doc! {"_id": {"$in": done}}).await
-                {
-                    tracing::error!(error = %cleanup, "could not remove a partial list insert");
-                }
-                return Err(write_error(error, &device.name, index));
+        let inserted = self
+            .traced(trace, "insert", async {
+                let collection = self.collection().await?;
+                self.ensure_unique_names(&collection).await?;
+                // In order, stopping at the first failure: what came before it is stored.
+                collection
+                    .insert_many(&stored)
+                    .ordered(true)
+                    .await
+                    .map_err(|error| match failed_index(&error) {
+                        Some(index) => write_error(error, &stored[index].name, index),
+                        None => error.into(),
+                    })
+            })
+            .await;
+        let Err(cause) = inserted else {
+            return Ok(stored);
+        };
+        // Unknown how far it got unless a document was refused: remove them all.
+        let possibly_stored = match &cause {
+            StoreError::Duplicate { index, .. } => &stored[..*index],
+            _ => &stored[..],
+        };
+        if possibly_stored.is_empty() {
+            return Err(cause);
+        }
+        let ids: Vec<Bson> = possibly_stored
+            .iter()
+            .map(|d| Bson::ObjectId(d.id))
+            .collect();
+        match self.roll_back(trace, ids).await {
+            Ok(()) => Err(cause),
+            Err(left) => {
+                tracing::error!(error = %cause, left = left.len(), "a list insert failed part-way and could not be undone");
+                Err(StoreError::Partial {
+                    cause: Box::new(cause),
+                    left,
+                })
             }
-            Ok(stored.clone())
-        })
-        .await
+        }
+    }
+
+    /// Removes `ids`, trying again until MongoDB answers or [`ROLLBACK_FOR`]
+    /// passes; what could not be removed otherwise, as hex ids.
+    async fn roll_back(&self, trace: &RequestTrace, ids: Vec<Bson>) -> Result<(), Vec<String>> {
+        let give_up = tokio::time::Instant::now() + ROLLBACK_FOR;
+        loop {
+            let removed = self
+                .traced(trace, "delete", async {
+                    let collection = self.collection().await?;
+                    collection
+                        .delete_many(doc! {"_id": {"$in": ids.clone()}})
+                        .await?;
+                    Ok(())
+                })
+                .await;
+            match removed {
+                Ok(()) => return Ok(()),
+                Err(error) if tokio::time::Instant::now() >= give_up => {
+                    tracing::error!(%error, "giving up removing a partial list insert");
+                    return Err(ids
+                        .iter()
+                        .filter_map(|id| id.as_object_id().map(|o| o.to_hex()))
+                        .collect());
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "removing a partial list insert, trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }
+        }
     }
 
     /// Applies `patch` if the device's etag is still `if_match`: of two
@@ -374,9 +493,9 @@ impl Store {
             &current.etag,
         );
         self.traced(trace, "findAndModify", async {
-            let replaced = self
-                .collection()
-                .await?
+            let collection = self.collection().await?;
+            self.ensure_unique_names(&collection).await?;
+            let replaced = collection
                 .find_one_and_replace(doc! {"_id": current.id, "_etag": &current.etag}, &updated)
                 .await
                 .map_err(|e| write_error(e, &updated.name, 0))?;

@@ -5,6 +5,7 @@ mod backend;
 mod devices;
 mod faults;
 mod fuzz;
+mod hardening;
 mod helpers;
 mod resilience;
 mod shutdown;

@@ -87,7 +87,7 @@ async fn a_list_insert_that_meets_a_conflict_part_way_removes_what_it_stored() {
         .await
         .unwrap();
     assert_eq!(total, 1, "only the device stored before remains: {left:?}");
-    assert_eq!(left[0].name, "taken");
+    assert_eq!(left[0].get_str("name"), Ok("taken"));
 }
 
 #[tokio::test]

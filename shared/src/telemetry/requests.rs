@@ -20,17 +20,18 @@ pub async fn observe_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
-    let path = req.path().to_string();
+    let method = method_label(req.method());
+    let path = clip(req.path()).to_string();
     // Mirrored requests arrive with `-shadow` on their Host (`beth-shadow`).
-    let host = req.connection_info().host().to_string();
+    let host = clip(req.connection_info().host()).to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let request_id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
+    let request_id = clip(
+        req.headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+    )
+    .to_string();
     let metrics = req
         .app_data::<web::Data<crate::metrics::Metrics>>()
         .cloned();
@@ -44,7 +45,7 @@ pub async fn observe_requests(
             format!("{method} {route}"),
             SpanKind::Server,
             vec![
-                KeyValue::new("http.request.method", method.clone()),
+                KeyValue::new("http.request.method", method),
                 KeyValue::new("http.route", route.clone()),
                 KeyValue::new("url.path", path.clone()),
             ],
@@ -66,7 +67,7 @@ pub async fn observe_requests(
     }
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(metrics) = metrics {
-        metrics.observe(&method, &route, status, elapsed);
+        metrics.observe(method, &route, status, elapsed);
     }
     let ms = (elapsed * 10_000.0).round() / 10.0;
     let trace_id = trace_id.as_deref().unwrap_or("-");
@@ -77,4 +78,60 @@ pub async fn observe_requests(
         tracing::info!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
     }
     result
+}
+
+/// The longest text from a request that a span attribute or a log line keeps.
+pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
+
+/// `text`, cut to [`MAX_ATTRIBUTE_BYTES`] at a character boundary.
+pub fn clip(text: &str) -> &str {
+    if text.len() <= MAX_ATTRIBUTE_BYTES {
+        return text;
+    }
+    let mut end = MAX_ATTRIBUTE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The method as a label: one of HTTP's standard methods, or `OTHER` for an
+/// invented one (a client must not add series or bytes to `/metrics`).
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::PATCH, "PATCH"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(standard, _)| standard == method)
+        .map_or("OTHER", |(_, label)| label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipped_text_keeps_whole_characters() {
+        let long = "é".repeat(MAX_ATTRIBUTE_BYTES);
+        let clipped = clip(&long);
+        assert!(clipped.len() <= MAX_ATTRIBUTE_BYTES && clipped.len() >= MAX_ATTRIBUTE_BYTES - 1);
+        assert_eq!(clip("short"), "short");
+    }
+
+    #[test]
+    fn invented_methods_are_other() {
+        use actix_web::http::Method;
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "OTHER");
+    }
 }
