@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KIB = 1024
@@ -213,12 +213,21 @@ JSON = [("Content-Type", "application/json")]
 class Hostile(NamedTuple):
     """One hostile request, sent `count` times: make(i) gives (method, path, body, headers);
     target is "backend" (aleph or beth) or "front"; refusal: it is past a limit, so the server
-    may close the connection instead of answering (but must still not answer 5xx)."""
+    may close the connection instead of answering (but must still not answer 5xx); stop_at:
+    a stream, read until these bytes come and then dropped."""
     label: str
     target: str
     count: int
     make: Callable
     refusal: bool = False
+    stop_at: Optional[bytes] = None
+
+
+def dropped_stream(backend):
+    """front's live traffic view, opened, read to its first event and dropped."""
+    return Hostile("GET /traffic/stream, first event, dropped", "front", 30,
+                   lambda i: ("GET", f"/traffic/stream?backend={backend}", b"", []),
+                   stop_at=b"\ndata:")
 
 
 def hostile_catalogue(tag):
