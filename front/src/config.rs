@@ -17,6 +17,8 @@ pub struct Config {
     pub traffic_rate: u32,
     /// `TRAFFIC_VIEWERS`: how many live traffic views may stream at once.
     pub traffic_viewers: usize,
+    /// `TRAFFIC_VIEWERS_PER_CLIENT`: how many of them one client address may hold.
+    pub traffic_viewers_per_client: usize,
 }
 
 impl Config {
@@ -42,6 +44,13 @@ impl Config {
                 source,
                 "TRAFFIC_VIEWERS",
                 20,
+                "a number of viewers, 1 to 200",
+                |s| s.parse().ok().filter(|v| (1..=200).contains(v)),
+            )?,
+            traffic_viewers_per_client: config::read(
+                source,
+                "TRAFFIC_VIEWERS_PER_CLIENT",
+                4,
                 "a number of viewers, 1 to 200",
                 |s| s.parse().ok().filter(|v| (1..=200).contains(v)),
             )?,

@@ -17,6 +17,12 @@ pub enum FrontError {
     UnknownBackend(String),
     #[error("Too many live traffic views are open right now; close one or try again later.")]
     TooManyViewers,
+    #[error(
+        "You have {0} live traffic views open already (TRAFFIC_VIEWERS_PER_CLIENT); close one first."
+    )]
+    TooManyViewersHere(usize),
+    #[error("Signing in and out only works from front's own pages ({0}).")]
+    CrossSite(String),
     #[error("The page could not be rendered: {0}")]
     Render(#[from] askama::Error),
 }
@@ -28,6 +34,8 @@ impl ResponseError for FrontError {
             | FrontError::BadForm(_)
             | FrontError::UnknownBackend(_) => StatusCode::BAD_REQUEST,
             FrontError::TooManyViewers => StatusCode::SERVICE_UNAVAILABLE,
+            FrontError::TooManyViewersHere(_) => StatusCode::TOO_MANY_REQUESTS,
+            FrontError::CrossSite(_) => StatusCode::FORBIDDEN,
             FrontError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -54,6 +54,7 @@ pub fn build(config: &Config) -> Result<Application, StartError> {
     let traffic = web::Data::new(traffic::Traffic::new(
         config.traffic_rate,
         config.traffic_viewers,
+        config.traffic_viewers_per_client,
     ));
     let app = Application::build(&config.server, tracing, move |routes| {
         routes

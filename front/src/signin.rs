@@ -3,7 +3,7 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use shared::propagation::USER_COOKIE;
 use shared::user::UserName;
@@ -42,7 +42,42 @@ fn see_other(location: &str) -> actix_web::HttpResponseBuilder {
     response
 }
 
-pub async fn sign_in(form: web::Form<SignInForm>) -> Result<HttpResponse, FrontError> {
+/// Refuses a sign-in or sign-out that another site's page sends (a forged
+/// form would set or clear the cookie Istio routes on): the browser says so
+/// in `Sec-Fetch-Site`, or names another origin in `Origin`. Requests with
+/// neither (curl, older browsers) come from no page and pass.
+fn same_site_only(request: &HttpRequest) -> Result<(), FrontError> {
+    let header_text = |name| {
+        request
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)").to_string())
+    };
+    if let Some(site) = header_text("sec-fetch-site")
+        && site.eq_ignore_ascii_case("cross-site")
+    {
+        return Err(FrontError::CrossSite("Sec-Fetch-Site: cross-site".into()));
+    }
+    if let Some(origin) = header_text(header::ORIGIN.as_str()) {
+        let host = request.connection_info().host().to_ascii_lowercase();
+        let origin_host = origin
+            .split_once("://")
+            .map(|(_, rest)| rest.trim_end_matches('/').to_ascii_lowercase());
+        if origin_host.as_deref() != Some(host.as_str()) {
+            return Err(FrontError::CrossSite(format!(
+                "Origin {:?} is not this page's",
+                shared::telemetry::requests::clip(&origin)
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn sign_in(
+    request: HttpRequest,
+    form: web::Form<SignInForm>,
+) -> Result<HttpResponse, FrontError> {
+    same_site_only(&request)?;
     let user = UserName::parse(&form.username).ok_or_else(|| FrontError::InvalidUserName {
         given: form.username.clone(),
     })?;
@@ -63,9 +98,11 @@ pub struct SignOut {
 
 /// `GET /logout?next=...` (a link) or `POST /logout` (the navbar's form).
 pub async fn sign_out(
+    request: HttpRequest,
     query: Option<web::Query<SignOut>>,
     form: Option<web::Form<SignOut>>,
-) -> HttpResponse {
+) -> Result<HttpResponse, FrontError> {
+    same_site_only(&request)?;
     let next = form
         .and_then(|f| f.into_inner().next)
         .or_else(|| query.and_then(|q| q.into_inner().next));
@@ -75,9 +112,9 @@ pub async fn sign_out(
         .same_site(SameSite::Lax)
         .finish();
     cookie.make_removal();
-    see_other(local_path(next.as_deref()))
+    Ok(see_other(local_path(next.as_deref()))
         .cookie(cookie)
-        .finish()
+        .finish())
 }
 
 #[cfg(test)]

@@ -1,9 +1,13 @@
 //! The live traffic view: front keeps calling one backend's `/version`
 //! through the mesh and streams each answer to the browser (Server-Sent
 //! Events), so a room can watch a canary shift. Bounded: a fixed rate per
-//! viewer, and at most so many viewers at once.
+//! viewer, at most so many viewers at once and per client address, each
+//! backend call in time and size; streams end when the viewer leaves (within
+//! one call) and when front shuts down.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -11,6 +15,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use shared::outgoing::Outgoing;
 use shared::propagation::Propagated;
+use shared::server::Readiness;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::State;
@@ -21,20 +26,77 @@ use crate::pages::TrafficPage;
 /// How long one stream lasts before the page has to start it again.
 const STREAM_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// The longest one backend call of the view may take, headers and body: a
+/// viewer who left is noticed at the next event, so this bounds how long
+/// their slot stays taken.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The largest `/version` answer read; a version is a few bytes.
+const MAX_ANSWER_BYTES: usize = 1024;
+
 /// The view's limits (`TRAFFIC_RATE` calls per second per viewer,
-/// `TRAFFIC_VIEWERS` streams at once).
+/// `TRAFFIC_VIEWERS` streams at once, `TRAFFIC_VIEWERS_PER_CLIENT` per
+/// client address).
 pub struct Traffic {
     pub interval: Duration,
     pub viewers: Arc<Semaphore>,
+    per_client: usize,
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Traffic {
-    pub fn new(rate: u32, viewers: usize) -> Self {
+    pub fn new(rate: u32, viewers: usize, per_client: usize) -> Self {
         Self {
             interval: Duration::from_secs_f64(1.0 / f64::from(rate.max(1))),
             viewers: Arc::new(Semaphore::new(viewers)),
+            per_client,
+            clients: Arc::default(),
         }
     }
+
+    /// One more stream for `client`, or `None` when it has its share.
+    fn admit(&self, client: IpAddr) -> Option<ClientSlot> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let open = clients.entry(client).or_insert(0);
+        if *open >= self.per_client {
+            return None;
+        }
+        *open += 1;
+        Some(ClientSlot {
+            client,
+            clients: self.clients.clone(),
+        })
+    }
+}
+
+/// One stream of a client address; counted until dropped.
+struct ClientSlot {
+    client: IpAddr,
+    clients: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(open) = clients.get_mut(&self.client) {
+            *open -= 1;
+            if *open == 0 {
+                clients.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The viewer's address: the first `X-Forwarded-For` hop that Istio's
+/// gateway sets (inside the mesh every connection comes from the sidecar),
+/// else the peer.
+fn client_address(request: &HttpRequest) -> Option<IpAddr> {
+    let info = request.connection_info();
+    info.realip_remote_addr().and_then(|addr| {
+        addr.parse::<IpAddr>()
+            .ok()
+            .or_else(|| addr.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+    })
 }
 
 pub(crate) async fn page(
@@ -82,28 +144,33 @@ struct Viewer {
     ticks: tokio::time::Interval,
     calls: u64,
     until: Instant,
+    readiness: Option<web::Data<Readiness>>,
     _permit: OwnedSemaphorePermit,
+    _client: Option<ClientSlot>,
 }
 
 impl Viewer {
+    /// Whether the stream goes on: not past its lifetime, front not stopping.
+    fn goes_on(&self) -> bool {
+        Instant::now() < self.until && self.readiness.as_ref().is_none_or(|r| r.is_ready())
+    }
+
     async fn next_tile(&mut self) -> Option<Tile> {
-        if Instant::now() >= self.until {
+        if !self.goes_on() {
             return None;
         }
         self.ticks.tick().await;
+        if !self.goes_on() {
+            return None;
+        }
         self.calls += 1;
         let started = Instant::now();
-        let request = self.client.get(self.backend.url("/version"));
-        let call = self
-            .outgoing
-            .send(&self.backend.host, "GET /version".into(), request);
-        let (label, ok, status) = match tokio::time::timeout(self.timeout, call).await {
+        let (label, ok, status) = match tokio::time::timeout(self.timeout, self.call()).await {
             Err(_) => ("too slow".to_string(), false, None),
             Ok(Err(_)) => ("unreachable".to_string(), false, None),
-            Ok(Ok(response)) => {
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap_or_default();
-                let text = body.trim();
+            Ok(Ok((status, body))) => {
+                let text = String::from_utf8_lossy(&body);
+                let text = text.trim();
                 if (200..300).contains(&status) && !text.is_empty() && text.len() <= 32 {
                     (text.to_string(), true, Some(status))
                 } else {
@@ -118,6 +185,25 @@ impl Viewer {
             status,
             ms: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// `GET /version`: its status and at most [`MAX_ANSWER_BYTES`] of its body.
+    async fn call(&self) -> Result<(u16, Vec<u8>), reqwest::Error> {
+        let request = self.client.get(self.backend.url("/version"));
+        let mut response = self
+            .outgoing
+            .send(&self.backend.host, "GET /version".into(), request)
+            .await?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            let room = MAX_ANSWER_BYTES.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_ANSWER_BYTES {
+                break;
+            }
+        }
+        Ok((status, body))
     }
 }
 
@@ -138,6 +224,14 @@ pub(crate) async fn stream(
         .clone()
         .try_acquire_owned()
         .map_err(|_| FrontError::TooManyViewers)?;
+    let client_slot = match client_address(&request) {
+        Some(address) => Some(
+            traffic
+                .admit(address)
+                .ok_or(FrontError::TooManyViewersHere(traffic.per_client))?,
+        ),
+        None => None,
+    };
     let as_user = query
         .as_user
         .as_deref()
@@ -151,11 +245,13 @@ pub(crate) async fn stream(
         client: state.client.clone(),
         backend,
         outgoing: Outgoing::detached(Propagated::only_user(user)),
-        timeout: state.timeout.min(Duration::from_secs(5)),
+        timeout: state.timeout.min(CALL_TIMEOUT),
         ticks,
         calls: 0,
         until: Instant::now() + STREAM_LIFETIME,
+        readiness: request.app_data::<web::Data<Readiness>>().cloned(),
         _permit: permit,
+        _client: client_slot,
     };
     // The first event at once, so the browser sees the stream open.
     let opening = futures_util::stream::once(async {

@@ -17,6 +17,8 @@ pub enum Behaviour {
     },
     Status(u16),
     Slow(Duration),
+    /// Headers and the start of a body, then nothing, for ever.
+    StallBody,
     /// A canary in progress: `/version` cycles `0.1\n`, `0.1\n`, `0.3`,
     /// HTTP 500; a request with `Cookie: user=developer` always gets `0.3`.
     Canary,
@@ -91,6 +93,13 @@ async fn answer(behaviour: Behaviour, request: HttpRequest, calls: Arc<AtomicU64
         Behaviour::Slow(delay) => {
             tokio::time::sleep(delay).await;
             HttpResponse::Ok().body("late")
+        }
+        Behaviour::StallBody => {
+            let start = futures_util::stream::once(async {
+                Ok::<_, actix_web::Error>(web::Bytes::from_static(b"0."))
+            });
+            let never = futures_util::stream::pending();
+            HttpResponse::Ok().streaming(futures_util::StreamExt::chain(start, never))
         }
         Behaviour::Canary if request.path() == "/name" => {
             HttpResponse::Ok().body("Otomato Canary Service")

@@ -13,6 +13,7 @@ pub fn front_config(backends: &[&str], timeout: Duration) -> front::Config {
         backend_timeout: timeout,
         traffic_rate: 20,
         traffic_viewers: 2,
+        traffic_viewers_per_client: 4,
     }
 }
 

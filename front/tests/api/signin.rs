@@ -146,3 +146,44 @@ async fn signing_out_clears_the_cookie_by_link_and_by_form() {
         assert!(cookie.contains("Path=/"), "{cookie}");
     }
 }
+
+#[tokio::test]
+async fn another_sites_page_cannot_sign_in_or_out() {
+    let front = front().await;
+    let login = |headers: Vec<(&'static str, String)>| {
+        let mut request = client()
+            .post(format!("{}/login", front.address))
+            .form(&[("username", "developer")]);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    for forged in [
+        vec![("origin", "http://evil.example".to_string())],
+        vec![("origin", "null".to_string())],
+        vec![("sec-fetch-site", "cross-site".to_string())],
+    ] {
+        let response = login(forged.clone()).await.unwrap();
+        assert_eq!(response.status(), 403, "{forged:?}");
+        assert!(response.headers().get("set-cookie").is_none(), "{forged:?}");
+    }
+    let logout = client()
+        .post(format!("{}/logout", front.address))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 403);
+
+    // The page's own form (same Origin, same-origin fetch) and plain curl still work.
+    let own = login(vec![
+        ("origin", front.address.clone()),
+        ("sec-fetch-site", "same-origin".to_string()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(own.status(), 303);
+    assert!(own.headers().get("set-cookie").is_some());
+    assert_eq!(login(vec![]).await.unwrap().status(), 303);
+}

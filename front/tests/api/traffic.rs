@@ -121,3 +121,90 @@ async fn the_stream_refuses_unknown_backends_and_too_many_viewers() {
     }
     tiles(again.as_mut().expect("a place frees up"), 1).await;
 }
+
+/// Opens a stream of the view; its status and the response.
+async fn open(front: &str, backend: &str, forwarded_for: Option<&str>) -> reqwest::Response {
+    let mut request = client().get(format!("{front}/traffic/stream?backend={backend}"));
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_viewer_who_leaves_frees_the_slot_even_when_the_backend_stalls_mid_body() {
+    let stalled = Stub::start(Behaviour::StallBody);
+    // Two viewers at most (the tests' TRAFFIC_VIEWERS).
+    let front = spawn_front(&[&stalled.address], Duration::from_secs(30));
+    let first = open(&front.address, &stalled.address, None).await;
+    let second = open(&front.address, &stalled.address, None).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    assert_eq!(
+        open(&front.address, &stalled.address, None).await.status(),
+        503
+    );
+    drop((first, second));
+    let left = std::time::Instant::now();
+    let again = loop {
+        let answer = open(&front.address, &stalled.address, None).await;
+        if answer.status() == 200 || left.elapsed() > Duration::from_secs(12) {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(again.status(), 200);
+    assert!(
+        left.elapsed() <= Duration::from_secs(10),
+        "{:?}",
+        left.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn one_client_address_holds_at_most_its_share_of_streams() {
+    let canary = Stub::start(Behaviour::Canary);
+    let mut config = crate::helpers::front_config(&[&canary.address], Duration::from_secs(2));
+    config.traffic_viewers = 10;
+    config.traffic_viewers_per_client = 2;
+    let front = testkit::Running::start(front::build(&config).unwrap());
+    let here = "203.0.113.7";
+    let _a = open(&front.address, &canary.address, Some(here)).await;
+    let _b = open(&front.address, &canary.address, Some(here)).await;
+    let refused = open(&front.address, &canary.address, Some(here)).await;
+    assert_eq!(refused.status(), 429);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("TRAFFIC_VIEWERS_PER_CLIENT")
+    );
+    let elsewhere = open(&front.address, &canary.address, Some("203.0.113.8")).await;
+    assert_eq!(elsewhere.status(), 200);
+}
+
+#[tokio::test]
+async fn open_streams_end_when_front_shuts_down() {
+    let canary = Stub::start(Behaviour::Canary);
+    let front = spawn_front(&[&canary.address], Duration::from_secs(2));
+    let mut stream = open(&front.address, &canary.address, None).await;
+    tiles(&mut stream, 2).await;
+    let started = std::time::Instant::now();
+    front.shutdown.trigger();
+    // The stream ends (its body completes) soon after SIGTERM...
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream was still open 3 s after SIGTERM");
+    // ...so front stops without waiting out SHUTDOWN_GRACE (5 s in tests).
+    front.stopped.await.unwrap().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
