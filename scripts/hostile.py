@@ -19,7 +19,8 @@ KIB = 1024
 MIB = 1024 * 1024
 
 # The device API's body limit (backend/src/devices/routes.rs, MAX_BODY_BYTES; README: "a body
-# over 1 MiB -> 413"), and the longest name or type a device may have (issue 9).
+# over 1 MiB -> 413"), and the longest name or type a device may have (MAX_TEXT_CHARS in
+# backend/src/devices/model.rs).
 BODY_LIMIT = MIB
 FIELD_LIMIT = 256
 # actix-http 3 refuses a request head over 128 KiB or with more than 96 header lines with 431
