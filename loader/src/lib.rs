@@ -6,7 +6,7 @@ pub mod options;
 pub mod stats;
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -75,13 +75,18 @@ async fn call(client: &reqwest::Client, options: &Options) -> Sample {
 }
 
 /// Runs until `options.duration` (or Ctrl-C), showing progress on `out`.
+///
+/// The calls send their samples over a channel to this loop, the one owner
+/// of the counts: no call ever waits for the display, and the counts stay a
+/// fixed size however long the run (see `stats`).
 pub async fn run(options: Options, mut out: impl Write + Send) -> Report {
     let client = reqwest::Client::builder()
         .timeout(options.timeout)
         .build()
         .unwrap_or_default();
-    let recorder = Arc::new(Mutex::new(Recorder::new(options.window)));
+    let mut recorder = Recorder::new(options.window);
     let in_flight = Arc::new(Semaphore::new(options.concurrency));
+    let (samples, mut received) = tokio::sync::mpsc::channel::<Sample>(options.concurrency);
     let terminal = std::io::stdout().is_terminal();
     let started = Instant::now();
     let deadline = options.duration.map(|d| started + d);
@@ -103,30 +108,37 @@ pub async fn run(options: Options, mut out: impl Write + Send) -> Report {
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            Some(sample) = received.recv() => recorder.record(sample),
             _ = refresh.tick() => {
-                let window = recorder.lock().map(|mut r| r.window(Instant::now())).unwrap_or_default();
-                let total = recorder.lock().map(|r| r.total()).unwrap_or_default();
+                let window = recorder.window(Instant::now());
+                let total = recorder.total();
                 let _ = display(&mut out, &options, started.elapsed(), &window, &total, terminal);
             }
             _ = ticks.tick() => {
                 let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
                 let client = client.clone();
                 let options = options.clone();
-                let recorder = recorder.clone();
+                let samples = samples.clone();
                 tasks.spawn(async move {
                     let sample = call(&client, &options).await;
-                    if let Ok(mut recorder) = recorder.lock() {
-                        recorder.record(sample);
-                    }
+                    // The slot first: the loop may be waiting for one, not reading.
                     drop(permit);
+                    let _ = samples.send(sample).await;
                 });
                 while tasks.try_join_next().is_some() {}
             }
         }
     }
     // Calls already sent still count; they end within the timeout.
+    drop(samples);
+    let finishing = async {
+        while let Some(sample) = received.recv().await {
+            recorder.record(sample);
+        }
+    };
+    finishing.await;
     while tasks.join_next().await.is_some() {}
-    let total = recorder.lock().map(|r| r.total()).unwrap_or_default();
+    let total = recorder.total();
     let passed = options
         .max_error_rate
         .is_none_or(|max| total.error_rate <= max);
