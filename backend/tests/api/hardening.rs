@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{DateTime, doc};
 use serde_json::{Value, json};
 
-use crate::helpers::{Api, config_for, device, get, spawn_backend, spawn_with_devices};
+use crate::helpers::{
+    Api, assert_devices_come_back, config_for, device, get, spawn_backend, spawn_with_devices,
+};
 
 async fn post_raw(api: &Api, body: String) -> crate::helpers::Answer {
     api.send(
@@ -128,16 +130,7 @@ async fn a_frozen_mongodb_gives_503_within_3_seconds_and_the_service_recovers() 
     assert!(started.elapsed() < Duration::from_secs(3));
     testkit::mongo::signal(pid, "CONT");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let back = loop {
-        let answer = api.get("/device").await;
-        if answer.status == 200 || Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert_eq!(back.status, 200, "{:?}", back.body);
-    assert_eq!(back.body["_items"][0]["name"], "kept");
+    assert_devices_come_back(&api, "kept").await;
     tokio::task::spawn_blocking(move || testkit::mongo::stop_server(port))
         .await
         .unwrap();

@@ -36,6 +36,21 @@ pub async fn spawn_with_devices() -> Running {
     .await
 }
 
+/// Waits (20 s at most) until `GET /device` answers 200 again, with the
+/// device named `name` first: MongoDB came back and the service saw it.
+pub async fn assert_devices_come_back(api: &Api, name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let back = loop {
+        let answer = api.get("/device").await;
+        if answer.status == 200 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(back.status, 200, "{:?}", back.body);
+    assert_eq!(back.body["_items"][0]["name"], name);
+}
+
 /// A small HTTP client for the device API.
 pub struct Api {
     pub base: String,

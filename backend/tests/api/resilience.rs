@@ -8,7 +8,9 @@ use backend::devices::store::StoreError;
 use serde_json::json;
 use shared::telemetry::RequestTrace;
 
-use crate::helpers::{Api, config_for, device, get, spawn_backend, spawn_with_devices};
+use crate::helpers::{
+    Api, assert_devices_come_back, config_for, device, get, spawn_backend, spawn_with_devices,
+};
 
 #[tokio::test]
 async fn of_two_patches_with_the_same_etag_exactly_one_wins() {
@@ -188,16 +190,7 @@ async fn when_mongodb_stops_and_returns_the_service_recovers_by_itself() {
     })
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let back = loop {
-        let answer = api.get("/device").await;
-        if answer.status == 200 || Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert_eq!(back.status, 200, "{:?}", back.body);
-    assert_eq!(back.body["_items"][0]["name"], "kept");
+    assert_devices_come_back(&api, "kept").await;
     tokio::task::spawn_blocking(move || testkit::mongo::stop_server(port))
         .await
         .unwrap();
