@@ -269,7 +269,7 @@ mod tests {
     fn a_document_reports_a_bounded_number_of_issues() {
         let mut document = serde_json::Map::new();
         for n in 0..1000 {
-            document.insert(format!("{}{n}", "k".repeat(500)), json!(n));
+            document.insert(format!("{n}{}", "k".repeat(500)), json!(n));
         }
         let issues = parse_new(&Value::Object(document)).unwrap_err();
         assert_eq!(issues.len(), MAX_ISSUES + 1);
