@@ -13,9 +13,9 @@ import (
 // test serves what that pod's image does.
 type Pod struct {
 	Name, Deployment, IP, Image string
-	Labels, Annotations      map[string]string
-	Env                      map[string]string
-	Ports                    map[string]int // container port by name
+	Labels, Annotations         map[string]string
+	Env                         map[string]string
+	Ports                       map[string]int // container port by name
 }
 
 // Pods lists the pods of every Deployment, replicas included, in a stable order.

@@ -1,39 +1,228 @@
 package mesh
 
 import (
-	"net/http"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 )
 
-func TestSmokeDarkLaunch(t *testing.T) {
+// step is one moment of a lab page: the kubectl commands that lead to it, typed as the page
+// types them (TestScenarioCommandsAreThePages' holds them to the page), and what the page says
+// a learner sees there.
+type step struct {
+	page     string
+	commands []string
+	name     string // the check's name, "" for none
+	caller   string // the Deployment whose sidecar sends the traffic (front: page loads)
+	setup    func(*Mesh)
+	check    func(*testing.T, *Mesh)
+}
+
+func apply(files ...string) string {
+	return "kubectl apply -f " + strings.Join(files, " -f ") + " -n staging"
+}
+
+const (
+	deploy       = "labs/01-deploy.md"
+	observe      = "labs/02-observe.md"
+	darkLaunchPg = "labs/04-dark-launch.md"
+	mirrorPg     = "labs/05-mirror.md"
+	canaryPg     = "labs/06-canary.md"
+	resilience   = "labs/07-resilience.md"
+	wrapUp       = "labs/08-wrap-up.md"
+)
+
+func breakOneAleph(m *Mesh) { m.AppsOf("aleph")[0].SetFaults(1, 500) }
+
+var beth01, beth03 = map[string]float64{"0.1": 1}, map[string]float64{"0.3": 1}
+
+// scenario lists the steps of the labs in page order, one way (api "istio": istio/, or
+// "gateway-api": istio/gateway-api/); the commands of the other way are left out.
+func scenario(api string) []step {
+	dir := "istio/"
+	if api == "gateway-api" {
+		dir = "istio/gateway-api/"
+	}
+	mesh := func(f string) string { return dir + f + ".yaml" }
+	canary := func(f string, v01, v03 float64) step {
+		return step{page: canaryPg, commands: []string{apply(mesh(f))}, name: f, caller: "loader",
+			check: shares("beth", map[string]float64{"0.1": v01, "0.3": v03}, 400)}
+	}
+	alephCanary := func(f string, p float64) step {
+		return step{page: wrapUp, commands: []string{apply(mesh(f))}, name: f, caller: "loader",
+			check: shares("aleph", map[string]float64{"0.1": 1 - p, "0.3": p}, 400)}
+	}
+	steps := []step{
+		{page: deploy, commands: []string{"kubectl apply -k deployments/ -n staging",
+			apply(mesh("front-vs")), apply(mesh("aleph-vs")), apply(mesh("beth-vs")), apply(mesh("gateway"))},
+			name: "first stage", caller: "front", check: firstStage},
+		{page: observe, commands: []string{apply("deployments/curl.yaml")},
+			name: "curl pod", caller: "curl", check: answersAll("aleph", "0.1", 5)},
+		{page: darkLaunchPg, commands: []string{apply(mesh("dark-launch")), apply("deployments/beth-v03.yaml")},
+			name: "dark launch", caller: "front", check: darkLaunch("beth", "0.1", "0.3")},
+		{page: mirrorPg, commands: []string{apply(mesh("mirroring")), apply("deployments/loader.yaml")},
+			name: "mirror", caller: "loader", check: mirror("beth", "0.1", "beth-v03")},
+		canary("canary", 0.99, 0.01),
+		canary("canary-10", 0.9, 0.1),
+		canary("canary-50", 0.5, 0.5),
+		canary("canary-100", 0, 1),
+		{page: canaryPg, commands: []string{"kubectl delete deploy/beth -n staging"},
+			name: "0.1 retired", caller: "loader", check: answersAll("beth", "0.3", 20)},
+		{page: resilience, commands: []string{apply("deployments/beth.yaml"), apply(mesh("beth-timeout"))},
+			name: "timeout", caller: "loader", check: timeout},
+	}
+	if api == "istio" {
+		steps = append(steps,
+			step{page: resilience, commands: []string{apply(mesh("beth-circuit-breaker"))},
+				name: "circuit breaker", caller: "loader", check: circuitBreaker("v01|beth")},
+			step{page: resilience, commands: []string{apply("istio/dark-launch.yaml", "istio/canary-100.yaml"),
+				"kubectl delete deploy/beth -n staging"},
+				name: "back to stage 6", caller: "loader", check: answersAll("beth", "0.3", 20)},
+		)
+	} else {
+		steps = append(steps,
+			step{page: resilience, commands: []string{apply(mesh("beth-circuit-breaker"))},
+				name: "circuit breaker", caller: "loader", check: circuitBreaker("beth-v01")},
+			step{page: resilience, commands: []string{"kubectl delete destinationrule beth-v01 -n staging",
+				apply(mesh("canary-100")), "kubectl delete deploy/beth -n staging"},
+				name: "back to stage 6", caller: "loader", check: answersAll("beth", "0.3", 20)},
+		)
+	}
+	steps = append(steps,
+		step{page: resilience, commands: []string{"kubectl set env deploy/aleph FAULT_ERROR_RATE=0.5 FAULT_ERROR_STATUS=500 -n staging"},
+			name: "flaky aleph", caller: "loader", check: okShare("aleph", 0.5, 200)})
+	retries := []string{apply("istio/aleph-retries.yaml")}
+	if api == "gateway-api" {
+		retries = append([]string{"kubectl delete httproute aleph -n staging"}, retries...)
+	}
+	steps = append(steps,
+		step{page: resilience, commands: retries,
+			name: "retries", caller: "loader", check: okShare("aleph", 15.0/16, 200)},
+		step{page: resilience, commands: []string{"kubectl set env deploy/aleph FAULT_ERROR_RATE- FAULT_ERROR_STATUS- -n staging"}})
+	if api == "istio" {
+		steps = append(steps,
+			step{page: resilience, commands: []string{apply("istio/aleph-fault-delay.yaml")},
+				name: "fault delay", caller: "front", check: faultDelay},
+			step{page: resilience, commands: []string{apply("istio/aleph-fault-abort.yaml")},
+				name: "fault abort", caller: "front", check: faultAbort},
+			step{page: resilience, commands: []string{apply("istio/aleph-vs.yaml")}},
+		)
+	} else {
+		steps = append(steps,
+			step{page: resilience, commands: []string{"kubectl delete -f istio/aleph-retries.yaml -n staging",
+				apply("istio/gateway-api/aleph-vs.yaml")}, name: "aleph's route back", caller: "front",
+				check: answersAll("aleph", "0.1", 5)},
+			step{page: resilience, commands: []string{"kubectl set env deploy/aleph FAULT_DELAY=12s -n staging"},
+				name: "knob delay", caller: "front", check: knobDelay},
+			step{page: resilience, commands: []string{"kubectl set env deploy/aleph FAULT_DELAY- FAULT_ERROR_RATE=1 FAULT_ERROR_STATUS=503 -n staging"},
+				name: "knob abort", caller: "front", check: knobAbort},
+			step{page: resilience, commands: []string{"kubectl set env deploy/aleph FAULT_ERROR_RATE- FAULT_ERROR_STATUS- -n staging"}},
+		)
+	}
+	steps = append(steps,
+		step{page: resilience, commands: []string{"kubectl scale deploy/aleph --replicas=3 -n staging"},
+			name: "one bad pod", caller: "loader", setup: breakOneAleph, check: withoutOutlierDetection},
+		step{page: resilience, commands: []string{apply("istio/aleph-outlier-detection.yaml")},
+			name: "outlier detection", caller: "loader", setup: breakOneAleph, check: outlier},
+		step{page: resilience, commands: []string{"kubectl delete -f istio/aleph-outlier-detection.yaml -n staging",
+			"kubectl scale deploy/aleph --replicas=1 -n staging"}},
+	)
+	if api == "istio" {
+		steps = append(steps, step{page: wrapUp, commands: []string{apply("istio/aleph-dr.yaml", "istio/aleph-mirror.yaml"),
+			apply("deployments/aleph-v02.yaml")}, name: "aleph 0.2 mirrored", caller: "loader", check: mirror("aleph", "0.1", "aleph-v02")})
+	} else {
+		steps = append(steps, step{page: wrapUp, commands: []string{apply(mesh("aleph-mirror")),
+			apply("deployments/aleph-v02.yaml")}, name: "aleph 0.2 mirrored", caller: "loader", check: mirror("aleph", "0.1", "aleph-v02")})
+	}
+	steps = append(steps,
+		step{page: wrapUp, commands: []string{"kubectl delete -f deployments/aleph-v02.yaml -n staging",
+			apply("deployments/aleph-v03.yaml"), apply(mesh("aleph-dr-v03"))},
+			name: "aleph 0.3 mirrored", caller: "loader", check: mirror("aleph", "0.1", "aleph-v03")},
+		alephCanary("aleph-canary-20", 0.2),
+		alephCanary("aleph-canary-40", 0.4),
+		alephCanary("aleph-canary-60", 0.6),
+		alephCanary("aleph-canary-80", 0.8),
+		alephCanary("aleph-canary-100", 1),
+	)
+	return steps
+}
+
+// states replays a scenario's commands and returns the state at each step.
+func states(t *testing.T, api string) ([]step, []*State) {
+	t.Helper()
 	s := NewState(root)
-	for _, c := range []string{
-		"kubectl apply -k deployments/ -n staging",
-		"kubectl apply -f istio/dark-launch.yaml -n staging",
-		"kubectl apply -f deployments/beth-v03.yaml -n staging",
-	} {
-		if err := s.Kubectl(c); err != nil {
-			t.Fatal(err)
+	steps := scenario(api)
+	var out []*State
+	for _, st := range steps {
+		for _, c := range st.commands {
+			if err := s.Kubectl(c); err != nil {
+				t.Fatalf("%s: %v", st.page, err)
+			}
+		}
+		out = append(out, s.Clone())
+	}
+	return steps, out
+}
+
+// Every command of the scenario is typed on its page, as it is written here.
+func TestScenarioCommandsAreThePages(t *testing.T) {
+	for _, api := range []string{"istio", "gateway-api"} {
+		for _, st := range scenario(api) {
+			page, err := os.ReadFile(filepath.Join(root, st.page))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range st.commands {
+				if !strings.Contains(string(page), c) {
+					t.Errorf("%s does not type %q", st.page, c)
+				}
+			}
 		}
 	}
-	pods := s.Pods(2)
-	var caller Pod
-	for _, p := range pods {
-		if p.Deployment == "front" {
-			caller = p
+}
+
+// blocks hands each running step a loopback block of its own (127.<block>.0.0/16).
+var blocks atomic.Int32
+
+// TestLabTraffic drives each step's traffic through the configuration Istio generates for the
+// calling sidecar, in a real Envoy, and asserts what the page says a learner sees.
+func TestLabTraffic(t *testing.T) {
+	for _, api := range []string{"istio", "gateway-api"} {
+		steps, snapshots := states(t, api)
+		for i, st := range steps {
+			if st.check == nil {
+				continue
+			}
+			s := snapshots[i]
+			t.Run(fmt.Sprintf("%s/%s", api, st.name), func(t *testing.T) {
+				t.Parallel()
+				block := int(blocks.Add(1)) + 1
+				pods := s.Pods(block)
+				var caller *Pod
+				for i := range pods {
+					if pods[i].Deployment == st.caller {
+						caller = &pods[i]
+						break
+					}
+				}
+				if caller == nil {
+					t.Fatalf("no %s pod at this step", st.caller)
+				}
+				apps := startApps(t, pods)
+				g := generate(t, s, pods, *caller)
+				stats, err := statsConfig(*caller)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := &Mesh{Sidecar: startSidecar(t, g, *caller, block, stats), Apps: apps}
+				if st.setup != nil {
+					st.setup(m)
+				}
+				st.check(t, m)
+			})
 		}
 	}
-	apps := startApps(t, pods)
-	g := generate(t, s, pods, caller)
-	sc := startSidecar(t, g, caller, 2, nil)
-	for _, cookie := range []string{"", "user=developer", "a=b; user=developer", "user=developer2"} {
-		h := http.Header{}
-		if cookie != "" {
-			h.Set("Cookie", cookie)
-		}
-		a, err := sc.Call("beth", "/version", h, 5*time.Second)
-		t.Logf("%q -> %+v %v", cookie, a, err)
-	}
-	_ = apps
 }

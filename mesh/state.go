@@ -93,6 +93,12 @@ func (s *State) remove(kind, name string) error {
 		return fmt.Errorf("%s %q not found", kind, name)
 	}
 	delete(s.objects, k)
+	for i, o := range s.order {
+		if o == k {
+			s.order = append(s.order[:i:i], s.order[i+1:]...)
+			break
+		}
+	}
 	return nil
 }
 

@@ -93,4 +93,3 @@ var meshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) {
 	}
 	return nil, fmt.Errorf("istioctl manifest generate: no ConfigMap istio-system/istio")
 })
-

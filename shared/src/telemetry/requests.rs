@@ -22,7 +22,8 @@ pub async fn observe_requests(
     let started = Instant::now();
     let method = method_label(req.method());
     let path = clip(req.path()).to_string();
-    // Mirrored requests arrive with `-shadow` on their Host (`beth-shadow`).
+    // A mirrored copy keeps its Host (`beth`) on Istio >= 1.28: its request id is what
+    // ties it to the request the other version served.
     let host = clip(req.connection_info().host()).to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let request_id = clip(
