@@ -226,3 +226,33 @@ func TestLabTraffic(t *testing.T) {
 		}
 	}
 }
+
+// Every file of istio/ and istio/gateway-api/ is applied at some step of a scenario, so Istio's
+// own code judges each of them.
+func TestScenarioAppliesEveryMeshFile(t *testing.T) {
+	applied := map[string]bool{}
+	for _, api := range []string{"istio", "gateway-api"} {
+		for _, st := range scenario(api) {
+			for _, c := range st.commands {
+				f := strings.Fields(c)
+				for i := range f {
+					if f[i] == "-f" && i+1 < len(f) {
+						applied[f[i+1]] = true
+					}
+				}
+			}
+		}
+	}
+	for _, pattern := range []string{"istio/*.yaml", "istio/gateway-api/*.yaml"} {
+		files, err := filepath.Glob(filepath.Join(root, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			rel, _ := filepath.Rel(root, f)
+			if !applied[rel] {
+				t.Errorf("%s is applied at no step of the scenario (scenario_test.go)", rel)
+			}
+		}
+	}
+}
