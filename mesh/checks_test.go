@@ -119,6 +119,7 @@ func darkLaunch(host, old, fresh string) func(*testing.T, *Mesh) {
 			"":                           old,
 			"user=developer":             fresh,
 			"theme=dark; user=developer": fresh,
+			"a=b; user=developer":        fresh,
 			"user=developer2":            old,
 			"xuser=developer":            old,
 		} {
@@ -240,6 +241,43 @@ func circuitBreaker(statsGrep string) func(*testing.T, *Mesh) {
 		if !strings.Contains(strings.Join(lines, "\n"), "upstream_rq_pending_overflow: ") {
 			t.Errorf("grep %q | grep pending shows no upstream_rq_pending_overflow: %q", statsGrep, lines)
 		}
+	}
+}
+
+// pageLoads: front's sidecar has a pool of its own with the same limits (one connection, one
+// waiting request), and its two worker threads do not share a connection: a page load (beth's
+// /version and /name at once) shows beth 0.1, or, when the two calls land on different threads,
+// Error: 503 (the sidecar refused one). Never anything else, and not always the 503.
+func pageLoads(t *testing.T, m *Mesh) {
+	const loads = 8
+	shown, refused := 0, 0
+	for i := 0; i < loads; i++ {
+		var wg sync.WaitGroup
+		answers := make([]Answer, 2)
+		for j, path := range []string{"/version", "/name"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, err := m.CallNewConnection("beth", path, 5*time.Second)
+				if err != nil {
+					t.Error(err)
+				}
+				answers[j] = a
+			}()
+		}
+		wg.Wait()
+		switch {
+		case answers[0].Status == 200 && answers[0].Body == "0.1" && answers[1].Status == 200:
+			shown++
+		case (answers[0].Status == 503 && answers[0].Overflow) || (answers[1].Status == 503 && answers[1].Overflow):
+			refused++
+		default:
+			t.Errorf("a page load under the circuit breaker: %+v", answers)
+		}
+	}
+	t.Logf("%d page loads: beth 0.1 on %d, Error: 503 on %d", loads, shown, refused)
+	if shown == 0 {
+		t.Errorf("no page load of %d showed beth 0.1", loads)
 	}
 }
 
@@ -393,4 +431,19 @@ func promisedAnywhere(t *testing.T, text string) string {
 		}
 	}
 	return ""
+}
+
+// retriesHide: aleph failing half its calls at random, behind up to 3 retries of the caller's
+// sidecar: about 15 calls in 16 succeed, and aleph gets about 1.875 tries per call (the page:
+// "about 37 per second for the loader's 20").
+func retriesHide(t *testing.T, m *Mesh) {
+	const n = 200
+	okShare("aleph", 15.0/16, n)(t, m)
+	tries := 0
+	for _, a := range m.AppsOf("aleph") {
+		tries += len(a.Received())
+	}
+	if per := float64(tries) / n; per < 1.6 || per > 2.15 {
+		t.Errorf("aleph got %.2f tries per call, the page says about 1.9 (37 a second for 20)", per)
+	}
 }

@@ -188,6 +188,9 @@ func startSidecar(t *testing.T, g generated, caller Pod, block int, statsConfig 
 	}
 	path := writeTemp(t, "envoy.json", cfg)
 	ctx, cancel := context.WithCancel(context.Background())
+	// Two worker threads, as a sidecar of the workshop runs: pilot-agent sets concurrency to the
+	// sidecar's CPU limit when ProxyConfig has none (pilot/cmd/pilot-agent/config), 2000m in
+	// Istio's injection values. Each worker has its own connections upstream.
 	cmd := exec.CommandContext(ctx, bin, "-c", path, "--disable-hot-restart", "--concurrency", "2", "--log-level", "error")
 	s := &Sidecar{
 		Listener: ip + ":15080",
@@ -249,6 +252,13 @@ func (s *Sidecar) Call(host, path string, header http.Header, timeout time.Durat
 		return Answer{}, err
 	}
 	return Answer{Status: resp.StatusCode, Body: string(body), Overflow: resp.Header.Get("x-envoy-overloaded") != "", Took: time.Since(start)}, nil
+}
+
+// CallNewConnection is Call on a connection of its own, as a new client would make: the
+// listener hands each connection to one of the sidecar's worker threads.
+func (s *Sidecar) CallNewConnection(host, path string, timeout time.Duration) (Answer, error) {
+	fresh := &Sidecar{Listener: s.Listener, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+	return fresh.Call(host, path, nil, timeout)
 }
 
 // AccessLog is what the sidecar wrote to its access log (Istio's mesh config: /dev/stdout).
