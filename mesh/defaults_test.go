@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	apiext "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -72,7 +71,6 @@ func applyCRDDefaults(doc map[string]any) error {
 	for k, v := range obj.(map[string]any) {
 		doc[k] = v
 	}
-	_ = strings.TrimSpace
 	return nil
 }
 
