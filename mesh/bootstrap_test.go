@@ -10,11 +10,11 @@ import (
 	"istio.io/istio/pkg/config/mesh"
 )
 
-// statsConfig is the stats_config of the bootstrap Istio's agent writes for the pod: the mesh's
-// defaultConfig merged with the pod's proxy.istio.io/config annotation (as the injector does),
-// its sidecar.istio.io/stats* annotations, through Istio's own bootstrap template. Its stats
+// istioBootstrap is the bootstrap Istio's agent writes for the pod: the mesh's defaultConfig
+// merged with the pod's proxy.istio.io/config annotation (as the injector does), its
+// sidecar.istio.io/stats* annotations, through Istio's own bootstrap template. Its stats
 // matcher decides which of Envoy's counters `pilot-agent request GET stats` can show.
-func statsConfig(pod Pod) (map[string]any, error) {
+func istioBootstrap(pod Pod) (map[string]any, error) {
 	mc, err := meshConfig()
 	if err != nil {
 		return nil, err
@@ -47,6 +47,5 @@ func statsConfig(pod Pod) (map[string]any, error) {
 	if err := json.Unmarshal(out.Bytes(), &b); err != nil {
 		return nil, fmt.Errorf("Istio's bootstrap: %w", err)
 	}
-	sc, _ := b["stats_config"].(map[string]any)
-	return sc, nil
+	return b, nil
 }

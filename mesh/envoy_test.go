@@ -19,9 +19,12 @@ import (
 // configuration and nothing else changed in it:
 //   - Istio's own filters (istio.metadata_exchange, istio.stats, istio.alpn, peer metadata):
 //     telemetry between sidecars, not routing;
+//   - the values Istio's own object factories make in set_filter_state (io.istio.*), which
+//     only Istio's own filters read;
 //   - the mTLS transport socket between sidecars (tlsMode-istio), whose certificates come over
 //     SDS from istio-agent: the pods here are plain HTTP servers, not sidecars, and Istio's
-//     plaintext match (tlsMode-disabled) stays.
+//     plaintext match (tlsMode-disabled) stays. (A waypoint's HBONE has no plaintext way: there
+//     the certificates SDS would serve are static secrets of the same names, ambient_test.go.)
 //
 // What is moved, not changed: the listener Istio generates for port 80 (reached on a pod
 // through iptables and the virtual outbound listener) listens on a loopback address of the
@@ -60,6 +63,21 @@ func dropIstioOnly(v any, dropped map[string]bool) {
 					kept = append(kept, f)
 				}
 				x[k] = kept
+			case "on_request_headers", "on_new_connection":
+				// set_filter_state: the values made by Istio's own object factories
+				// (istio.hashable_string), read by Istio's own filters.
+				var kept []any
+				for _, e := range asList(e) {
+					m, _ := e.(map[string]any)
+					fk, _ := m["factory_key"].(string)
+					ok, _ := m["object_key"].(string)
+					if strings.HasPrefix(fk, "istio.") || strings.HasPrefix(ok, "io.istio.") {
+						dropped["filter state "+ok] = true
+						continue
+					}
+					kept = append(kept, e)
+				}
+				x[k] = kept
 			case "transport_socket_matches":
 				var kept []any
 				for _, m := range asList(e) {
@@ -82,10 +100,16 @@ func dropIstioOnly(v any, dropped map[string]bool) {
 
 // Sidecar is a real Envoy running the configuration Istio generates for one calling pod.
 type Sidecar struct {
+	*envoyProcess
 	Listener string // host:port of the pod's outbound port 80
-	Admin    string
-	log      *syncBuffer
 	client   *http.Client
+}
+
+// envoyProcess is a running Envoy: its admin API and what it writes to stdout (the access log
+// Istio's mesh config sends to /dev/stdout).
+type envoyProcess struct {
+	Admin string
+	log   *syncBuffer
 }
 
 type syncBuffer struct {
@@ -105,14 +129,69 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startSidecar loads the caller's generated configuration into Envoy: the outbound listener
-// of port 80 on <block>.0.1:15080, the admin API on :15000.
-func startSidecar(t *testing.T, g generated, caller Pod, block int, statsConfig map[string]any) *Sidecar {
+// dropAndLog removes what a plain Envoy cannot load (see above) and says what went.
+func dropAndLog(t *testing.T, bootstrap map[string]any) {
+	t.Helper()
+	dropped := map[string]bool{}
+	dropIstioOnly(bootstrap, dropped)
+	list := make([]string, 0, len(dropped))
+	for d := range dropped {
+		list = append(list, d)
+	}
+	sort.Strings(list)
+	t.Logf("dropped (Istio's own, not in a plain Envoy): %s", strings.Join(list, ", "))
+}
+
+// runEnvoy starts Envoy on a bootstrap and waits until it is ready.
+func runEnvoy(t *testing.T, bootstrap map[string]any, admin string) *envoyProcess {
 	t.Helper()
 	bin, err := envoy()
 	if err != nil {
 		t.Fatal(err)
 	}
+	host, port, _ := strings.Cut(admin, ":")
+	bootstrap["admin"] = map[string]any{"address": map[string]any{"socket_address": map[string]any{"address": host, "port_value": toInt(port)}}}
+	cfg, err := json.Marshal(bootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeTemp(t, "envoy.json", cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	// The flags Istio's agent starts Envoy with (pkg/envoy/proxy.go): access logs written out
+	// every second, not every 10 s. Two worker threads, as a sidecar of the workshop runs:
+	// pilot-agent sets concurrency to the sidecar's CPU limit when ProxyConfig has none
+	// (pilot/cmd/pilot-agent/config), 2000m in Istio's injection values; each worker has its own
+	// connections upstream.
+	cmd := exec.CommandContext(ctx, bin, "-c", path, "--drain-strategy", "immediate",
+		"--file-flush-interval-msec", "1000", "--disable-hot-restart", "--allow-unknown-static-fields",
+		"--concurrency", "2", "--log-level", "error")
+	e := &envoyProcess{Admin: admin, log: &syncBuffer{}}
+	var stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = e.log, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + admin + "/ready")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return e
+			}
+		}
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatalf("Envoy did not become ready: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startSidecar loads the caller's generated configuration into Envoy: the outbound listener
+// of port 80 on <block>.0.1:15080, the admin API on :15000.
+func startSidecar(t *testing.T, g generated, caller Pod, block int, istioBootstrap map[string]any) *Sidecar {
+	t.Helper()
 	listener, ok := g.Listeners["0.0.0.0_80"]
 	if !ok {
 		t.Fatalf("Istio generated no listener 0.0.0.0_80 for %s", caller.Name)
@@ -120,7 +199,38 @@ func startSidecar(t *testing.T, g generated, caller Pod, block int, statsConfig 
 	ip := fmt.Sprintf("127.%d.0.1", block)
 	listener["address"] = map[string]any{"socket_address": map[string]any{"address": ip, "port_value": 15080}}
 	delete(listener, "bind_to_port")
-	// Routes inline instead of over RDS.
+	inlineRoutes(t, listener, g)
+	var clusters []any
+	for _, n := range sortedKeys(g.Clusters) {
+		if strings.HasPrefix(n, "outbound|") || n == "PassthroughCluster" || n == "BlackHoleCluster" {
+			clusters = append(clusters, inlineEndpoints(g, n))
+		}
+	}
+	bootstrap := map[string]any{
+		"node": map[string]any{
+			"id":      "sidecar~" + caller.IP + "~" + caller.Name + "." + Namespace + "~" + Namespace + ".svc.cluster.local",
+			"cluster": caller.Deployment + "." + Namespace,
+		},
+		"static_resources": map[string]any{
+			"listeners": []any{listener},
+			"clusters":  clusters,
+		},
+	}
+	if sc, ok := istioBootstrap["stats_config"]; ok {
+		bootstrap["stats_config"] = sc
+	}
+	dropAndLog(t, bootstrap)
+	return &Sidecar{
+		envoyProcess: runEnvoy(t, bootstrap, ip+":15000"),
+		Listener:     ip + ":15080",
+		client:       &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}},
+	}
+}
+
+// inlineRoutes puts the route configurations a listener's HTTP connection managers name over
+// RDS into them.
+func inlineRoutes(t *testing.T, listener map[string]any, g generated) {
+	t.Helper()
 	for _, chain := range asList(listener["filter_chains"]) {
 		for _, f := range asList(chain.(map[string]any)["filters"]) {
 			tc, _ := f.(map[string]any)["typed_config"].(map[string]any)
@@ -137,87 +247,30 @@ func startSidecar(t *testing.T, g generated, caller Pod, block int, statsConfig 
 			tc["route_config"] = rc
 		}
 	}
-	// Clusters: the outbound ones and those the routes name, endpoints inline instead of EDS.
-	var clusters []any
-	names := make([]string, 0, len(g.Clusters))
-	for n := range g.Clusters {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		c := g.Clusters[n]
-		if !strings.HasPrefix(n, "outbound|") && n != "PassthroughCluster" && n != "BlackHoleCluster" {
-			continue
+}
+
+// inlineEndpoints gives an EDS cluster its endpoints in place.
+func inlineEndpoints(g generated, name string) map[string]any {
+	c := g.Clusters[name]
+	if c["type"] == "EDS" {
+		delete(c, "eds_cluster_config")
+		c["type"] = "STATIC"
+		la := g.Endpoints[name]
+		if la == nil {
+			la = map[string]any{"cluster_name": name}
 		}
-		if c["type"] == "EDS" {
-			delete(c, "eds_cluster_config")
-			c["type"] = "STATIC"
-			la := g.Endpoints[n]
-			if la == nil {
-				la = map[string]any{"cluster_name": n}
-			}
-			c["load_assignment"] = la
-		}
-		clusters = append(clusters, c)
+		c["load_assignment"] = la
 	}
-	dropped := map[string]bool{}
-	bootstrap := map[string]any{
-		"node": map[string]any{
-			"id":      "sidecar~" + caller.IP + "~" + caller.Name + "." + Namespace + "~" + Namespace + ".svc.cluster.local",
-			"cluster": caller.Deployment + "." + Namespace,
-		},
-		"admin": map[string]any{"address": map[string]any{"socket_address": map[string]any{"address": ip, "port_value": 15000}}},
-		"static_resources": map[string]any{
-			"listeners": []any{listener},
-			"clusters":  clusters,
-		},
+	return c
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	if statsConfig != nil {
-		bootstrap["stats_config"] = statsConfig
-	}
-	dropIstioOnly(bootstrap, dropped)
-	list := make([]string, 0, len(dropped))
-	for d := range dropped {
-		list = append(list, d)
-	}
-	sort.Strings(list)
-	t.Logf("dropped (Istio's own, not in a plain Envoy): %s", strings.Join(list, ", "))
-	cfg, err := json.Marshal(bootstrap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := writeTemp(t, "envoy.json", cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	// Two worker threads, as a sidecar of the workshop runs: pilot-agent sets concurrency to the
-	// sidecar's CPU limit when ProxyConfig has none (pilot/cmd/pilot-agent/config), 2000m in
-	// Istio's injection values. Each worker has its own connections upstream.
-	cmd := exec.CommandContext(ctx, bin, "-c", path, "--disable-hot-restart", "--concurrency", "2", "--log-level", "error")
-	s := &Sidecar{
-		Listener: ip + ":15080",
-		Admin:    ip + ":15000",
-		log:      &syncBuffer{},
-		client:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}},
-	}
-	var stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = s.log, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.Admin + "/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("Envoy did not become ready: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Answer is what a caller got for one request through its sidecar.
@@ -257,15 +310,15 @@ func (s *Sidecar) Call(host, path string, header http.Header, timeout time.Durat
 // CallNewConnection is Call on a connection of its own, as a new client would make: the
 // listener hands each connection to one of the sidecar's worker threads.
 func (s *Sidecar) CallNewConnection(host, path string, timeout time.Duration) (Answer, error) {
-	fresh := &Sidecar{Listener: s.Listener, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+	fresh := &Sidecar{envoyProcess: s.envoyProcess, Listener: s.Listener, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 	return fresh.Call(host, path, nil, timeout)
 }
 
-// AccessLog is what the sidecar wrote to its access log (Istio's mesh config: /dev/stdout).
-func (s *Sidecar) AccessLog() string { return s.log.String() }
+// AccessLog is what the proxy wrote to its access log (Istio's mesh config: /dev/stdout).
+func (s *envoyProcess) AccessLog() string { return s.log.String() }
 
 // Stats is `pilot-agent request GET stats`: Envoy's admin /stats.
-func (s *Sidecar) Stats() (string, error) {
+func (s *envoyProcess) Stats() (string, error) {
 	resp, err := http.Get("http://" + s.Admin + "/stats")
 	if err != nil {
 		return "", err
@@ -276,7 +329,7 @@ func (s *Sidecar) Stats() (string, error) {
 }
 
 // Clusters is `pilot-agent request GET clusters`.
-func (s *Sidecar) Clusters() (string, error) {
+func (s *envoyProcess) Clusters() (string, error) {
 	resp, err := http.Get("http://" + s.Admin + "/clusters")
 	if err != nil {
 		return "", err

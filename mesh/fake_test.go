@@ -28,7 +28,7 @@ type generated struct {
 // a fake Kubernetes client) on the state and returns what it would push to the caller pod.
 func generate(t *testing.T, s *State, pods []Pod, caller Pod) generated {
 	t.Helper()
-	kube, err := s.KubernetesObjects(pods)
+	kube, err := s.KubernetesObjects(pods, SidecarNamespace)
 	if err != nil {
 		t.Fatal(err)
 	}

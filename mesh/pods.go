@@ -12,10 +12,10 @@ import (
 // the ReplicaSets would, each at a loopback address of its own (127.<block>.1.<n>), where the
 // test serves what that pod's image does.
 type Pod struct {
-	Name, Deployment, IP, Image string
-	Labels, Annotations         map[string]string
-	Env                         map[string]string
-	Ports                       map[string]int // container port by name
+	Name, Deployment, IP, Image, ServiceAccount string
+	Labels, Annotations                         map[string]string
+	Env                                         map[string]string
+	Ports                                       map[string]int // container port by name
 }
 
 // Pods lists the pods of every Deployment, replicas included, in a stable order.
@@ -48,10 +48,16 @@ func (s *State) Pods(block int) []Pod {
 		}
 		for i := 0; i < replicas; i++ {
 			pods = append(pods, Pod{
-				Name:        fmt.Sprintf("%s-%d", d.Name(), i),
-				Deployment:  d.Name(),
-				IP:          fmt.Sprintf("127.%d.1.%d", block, len(pods)+1),
-				Image:       str(main, "image"),
+				Name:       fmt.Sprintf("%s-%d", d.Name(), i),
+				Deployment: d.Name(),
+				IP:         fmt.Sprintf("127.%d.1.%d", block, len(pods)+1),
+				Image:      str(main, "image"),
+				ServiceAccount: func() string {
+					if sa := str(tmpl, "spec", "serviceAccountName"); sa != "" {
+						return sa
+					}
+					return "default"
+				}(),
 				Labels:      labels,
 				Annotations: annotations,
 				Env:         env,
@@ -62,24 +68,30 @@ func (s *State) Pods(block int) []Pod {
 	return pods
 }
 
+// SidecarNamespace labels staging as scripts/setup-cluster does for the sidecar stages.
+var SidecarNamespace = map[string]string{"istio-injection": "enabled"}
+
+// AmbientNamespace labels staging as labs/ambient.md does: every pod in the ambient mesh, every
+// call to a Service through the waypoint `istioctl waypoint apply --enroll-namespace` makes.
+var AmbientNamespace = map[string]string{"istio.io/dataplane-mode": "ambient", "istio.io/use-waypoint": "waypoint"}
+
 // KubernetesObjects writes what an API server would hold for the state's pods, as Istio's
-// Kubernetes controller reads it: the namespace (injection on), Services with cluster IPs,
+// Kubernetes controller reads it: the namespace with its labels, Services with cluster IPs,
 // running Pods, and the EndpointSlices of each Service.
-func (s *State) KubernetesObjects(pods []Pod) ([]byte, error) {
+func (s *State) KubernetesObjects(pods []Pod, namespaceLabels map[string]string) ([]byte, error) {
 	objs := []any{
 		map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{
-			"name": Namespace, "labels": map[string]any{"istio-injection": "enabled"}}},
+			"name": Namespace, "labels": namespaceLabels}},
 	}
-	svcIndex := 0
+	clusterIPs := s.ClusterIPs()
 	for _, o := range s.Objects() {
 		if o.Kind() != "Service" {
 			continue
 		}
-		svcIndex++
 		svc := deepCopy(o.Doc)
 		svc["metadata"].(map[string]any)["namespace"] = Namespace
 		spec := svc["spec"].(map[string]any)
-		spec["clusterIP"] = fmt.Sprintf("10.96.0.%d", svcIndex)
+		spec["clusterIP"] = clusterIPs[o.Name()]
 		objs = append(objs, svc)
 		selector := stringMap(spec["selector"])
 		var endpoints []any
@@ -126,7 +138,7 @@ func (s *State) KubernetesObjects(pods []Pod) ([]byte, error) {
 			"kind":       "Pod",
 			"metadata": map[string]any{"name": pod.Name, "namespace": Namespace,
 				"labels": pod.Labels, "annotations": pod.Annotations},
-			"spec": map[string]any{"serviceAccountName": pod.Deployment,
+			"spec": map[string]any{"serviceAccountName": pod.ServiceAccount,
 				"containers": []any{map[string]any{"name": pod.Deployment, "image": pod.Image, "ports": ports}}},
 			"status": map[string]any{"phase": "Running", "podIP": pod.IP,
 				"podIPs":     []any{map[string]any{"ip": pod.IP}},
@@ -143,6 +155,18 @@ func (s *State) KubernetesObjects(pods []Pod) ([]byte, error) {
 		out = append(out, b...)
 	}
 	return out, nil
+}
+
+// ClusterIPs gives each Service of the state the cluster IP an API server would (10.96.0.n, in
+// the order they were applied), by name.
+func (s *State) ClusterIPs() map[string]string {
+	ips := map[string]string{}
+	for _, o := range s.Objects() {
+		if o.Kind() == "Service" {
+			ips[o.Name()] = fmt.Sprintf("10.96.0.%d", len(ips)+1)
+		}
+	}
+	return ips
 }
 
 func matches(selector, labels map[string]string) bool {

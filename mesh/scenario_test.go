@@ -215,11 +215,11 @@ func TestLabTraffic(t *testing.T) {
 				}
 				apps := startApps(t, pods)
 				g := generate(t, s, pods, *caller)
-				stats, err := statsConfig(*caller)
+				bootstrap, err := istioBootstrap(*caller)
 				if err != nil {
 					t.Fatal(err)
 				}
-				m := &Mesh{Sidecar: startSidecar(t, g, *caller, block, stats), Apps: apps}
+				m := &Mesh{Proxy: startSidecar(t, g, *caller, block, bootstrap), Apps: apps}
 				if st.setup != nil {
 					st.setup(m)
 				}
