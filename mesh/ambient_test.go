@@ -10,7 +10,6 @@ import (
 
 	"istio.io/api/label"
 	"istio.io/istio/pilot/pkg/model"
-	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config/constants"
 )
 
@@ -134,28 +133,7 @@ func generateWaypoint(t *testing.T, s *State, pods []Pod, block int) generated {
 		// What Istio's CNI agent marks on a pod it has put in the ambient mesh.
 		pods[i].Annotations = map[string]string{"ambient.istio.io/redirection": "enabled"}
 	}
-	kube, err := s.KubernetesObjects(pods, AmbientNamespace)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gatewayAPIObjects(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	configs, err := istioConfigs(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := meshConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-		KubernetesObjectString: string(kube) + string(gw) + waypointObjects(block),
-		Configs:                configs,
-		MeshConfig:             mc,
-	})
-	proxy := fake.SetupProxy(&model.Proxy{
+	return generateFor(t, s, pods, AmbientNamespace, waypointObjects(block), &model.Proxy{
 		Type:            model.Waypoint,
 		ID:              "waypoint-0." + Namespace,
 		ConfigNamespace: Namespace,
@@ -166,23 +144,6 @@ func generateWaypoint(t *testing.T, s *State, pods []Pod, block int) generated {
 		IPAddresses: []string{fmt.Sprintf("127.%d.2.1", block)},
 		Metadata:    &model.NodeMetadata{Namespace: Namespace, IstioVersion: "1.31.0", WorkloadName: "waypoint"},
 	})
-	g := generated{
-		Listeners: map[string]map[string]any{}, Routes: map[string]map[string]any{},
-		Clusters: map[string]map[string]any{}, Endpoints: map[string]map[string]any{},
-	}
-	for _, l := range fake.Listeners(proxy) {
-		g.Listeners[l.GetName()] = toJSON(t, l)
-	}
-	for _, r := range fake.Routes(proxy) {
-		g.Routes[r.GetName()] = toJSON(t, r)
-	}
-	for _, c := range fake.Clusters(proxy) {
-		g.Clusters[c.GetName()] = toJSON(t, c)
-	}
-	for _, e := range fake.Endpoints(proxy) {
-		g.Endpoints[e.GetClusterName()] = toJSON(t, e)
-	}
-	return g
 }
 
 // staticSecrets serves the certificates SDS would (istio-agent) as static secrets of the same
@@ -271,45 +232,22 @@ func TestAmbientLabTraffic(t *testing.T) {
 		}
 		return
 	}
-	steps, snapshots := states(t, "gateway-api")
-	for i, st := range steps {
+	runSteps(t, "gateway-api", func(st step) func(*testing.T, *Mesh) {
 		check, ok := ambientSteps[st.name]
-		if !ok {
-			continue
+		if ok && check == nil {
+			return st.check
 		}
-		if check == nil {
-			check = st.check
+		return check
+	}, func(t *testing.T, s *State, pods []Pod, caller Pod, block int, apps map[string]*AppPod) Proxy {
+		p := newPKI(t)
+		for _, pod := range pods {
+			if _, ok := apps[pod.Name]; ok {
+				startHBONE(t, p, pod)
+			}
 		}
-		s := snapshots[i]
-		t.Run(st.name, func(t *testing.T) {
-			t.Parallel()
-			block := int(blocks.Add(1)) + 1
-			pods := s.Pods(block)
-			var caller *Pod
-			for i := range pods {
-				if pods[i].Deployment == st.caller {
-					caller = &pods[i]
-				}
-			}
-			if caller == nil {
-				t.Fatalf("no %s pod at this step", st.caller)
-			}
-			apps := startApps(t, pods)
-			p := newPKI(t)
-			for _, pod := range pods {
-				if _, ok := apps[pod.Name]; ok {
-					startHBONE(t, p, pod)
-				}
-			}
-			g := generateWaypoint(t, s, pods, block)
-			waypoint := startWaypoint(t, g, p, block)
-			m := &Mesh{Proxy: newZtunnel(t, p, *caller, waypoint, fmt.Sprintf("127.%d.0.1:15008", block), s.ClusterIPs()), Apps: apps}
-			if st.setup != nil {
-				st.setup(m)
-			}
-			check(t, m)
-		})
-	}
+		waypoint := startWaypoint(t, generateWaypoint(t, s, pods, block), p, block)
+		return newZtunnel(t, p, caller, waypoint, fmt.Sprintf("127.%d.0.1:15008", block), s.ClusterIPs())
+	})
 }
 
 // istioLogLine matches the log lines of Istio's packages, noise in a test's report.

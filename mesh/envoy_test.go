@@ -318,19 +318,13 @@ func (s *Sidecar) CallNewConnection(host, path string, timeout time.Duration) (A
 func (s *envoyProcess) AccessLog() string { return s.log.String() }
 
 // Stats is `pilot-agent request GET stats`: Envoy's admin /stats.
-func (s *envoyProcess) Stats() (string, error) {
-	resp, err := http.Get("http://" + s.Admin + "/stats")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
+func (s *envoyProcess) Stats() (string, error) { return s.adminGet("/stats") }
 
 // Clusters is `pilot-agent request GET clusters`.
-func (s *envoyProcess) Clusters() (string, error) {
-	resp, err := http.Get("http://" + s.Admin + "/clusters")
+func (s *envoyProcess) Clusters() (string, error) { return s.adminGet("/clusters") }
+
+func (s *envoyProcess) adminGet(path string) (string, error) {
+	resp, err := http.Get("http://" + s.Admin + path)
 	if err != nil {
 		return "", err
 	}

@@ -25,10 +25,29 @@ type generated struct {
 }
 
 // generate runs Istio's pilot (its fake discovery server: Istio's own config generation over
-// a fake Kubernetes client) on the state and returns what it would push to the caller pod.
+// a fake Kubernetes client) on the state and returns what it would push to the caller pod's
+// sidecar.
 func generate(t *testing.T, s *State, pods []Pod, caller Pod) generated {
 	t.Helper()
-	kube, err := s.KubernetesObjects(pods, SidecarNamespace)
+	return generateFor(t, s, pods, SidecarNamespace, "", &model.Proxy{
+		ID:              caller.Name + "." + Namespace,
+		IPAddresses:     []string{caller.IP},
+		Labels:          caller.Labels,
+		ConfigNamespace: Namespace,
+		Metadata: &model.NodeMetadata{
+			Namespace:    Namespace,
+			Labels:       caller.Labels,
+			IstioVersion: "1.31.0",
+			WorkloadName: caller.Deployment,
+		},
+	})
+}
+
+// generateFor runs pilot on the state (the namespace labelled so, more Kubernetes objects
+// beside it) and returns what it would push to the proxy.
+func generateFor(t *testing.T, s *State, pods []Pod, namespaceLabels map[string]string, moreKube string, p *model.Proxy) generated {
+	t.Helper()
+	kube, err := s.KubernetesObjects(pods, namespaceLabels)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,22 +64,11 @@ func generate(t *testing.T, s *State, pods []Pod, caller Pod) generated {
 		t.Fatal(err)
 	}
 	fake := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-		KubernetesObjectString: string(kube) + string(gw),
+		KubernetesObjectString: string(kube) + string(gw) + moreKube,
 		Configs:                configs,
 		MeshConfig:             mc,
 	})
-	proxy := fake.SetupProxy(&model.Proxy{
-		ID:              caller.Name + "." + Namespace,
-		IPAddresses:     []string{caller.IP},
-		Labels:          caller.Labels,
-		ConfigNamespace: Namespace,
-		Metadata: &model.NodeMetadata{
-			Namespace:    Namespace,
-			Labels:       caller.Labels,
-			IstioVersion: "1.31.0",
-			WorkloadName: caller.Deployment,
-		},
-	})
+	proxy := fake.SetupProxy(p)
 	g := generated{
 		Listeners: map[string]map[string]any{}, Routes: map[string]map[string]any{},
 		Clusters: map[string]map[string]any{}, Endpoints: map[string]map[string]any{},

@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,39 +192,52 @@ var blocks atomic.Int32
 // calling sidecar, in a real Envoy, and asserts what the page says a learner sees.
 func TestLabTraffic(t *testing.T) {
 	for _, api := range []string{"istio", "gateway-api"} {
-		steps, snapshots := states(t, api)
-		for i, st := range steps {
-			if st.check == nil {
-				continue
-			}
-			s := snapshots[i]
-			t.Run(fmt.Sprintf("%s/%s", api, st.name), func(t *testing.T) {
-				t.Parallel()
-				block := int(blocks.Add(1)) + 1
-				pods := s.Pods(block)
-				var caller *Pod
-				for i := range pods {
-					if pods[i].Deployment == st.caller {
-						caller = &pods[i]
-						break
+		t.Run(api, func(t *testing.T) {
+			runSteps(t, api, func(st step) func(*testing.T, *Mesh) { return st.check },
+				func(t *testing.T, s *State, pods []Pod, caller Pod, block int, _ map[string]*AppPod) Proxy {
+					bootstrap, err := istioBootstrap(caller)
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				if caller == nil {
-					t.Fatalf("no %s pod at this step", st.caller)
-				}
-				apps := startApps(t, pods)
-				g := generate(t, s, pods, *caller)
-				bootstrap, err := istioBootstrap(*caller)
-				if err != nil {
-					t.Fatal(err)
-				}
-				m := &Mesh{Proxy: startSidecar(t, g, *caller, block, bootstrap), Apps: apps}
-				if st.setup != nil {
-					st.setup(m)
-				}
-				st.check(t, m)
-			})
+					return startSidecar(t, generate(t, s, pods, caller), caller, block, bootstrap)
+				})
+		})
+	}
+}
+
+// runSteps runs, each in parallel with the others, the steps of one way that checkOf gives a
+// check: the step's pods serve at a loopback block of their own, start gives the proxy the
+// caller's traffic goes through.
+func runSteps(t *testing.T, api string, checkOf func(step) func(*testing.T, *Mesh),
+	start func(t *testing.T, s *State, pods []Pod, caller Pod, block int, apps map[string]*AppPod) Proxy) {
+	steps, snapshots := states(t, api)
+	for i, st := range steps {
+		check := checkOf(st)
+		if check == nil {
+			continue
 		}
+		s := snapshots[i]
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			block := int(blocks.Add(1)) + 1
+			pods := s.Pods(block)
+			var caller *Pod
+			for i := range pods {
+				if pods[i].Deployment == st.caller {
+					caller = &pods[i]
+					break
+				}
+			}
+			if caller == nil {
+				t.Fatalf("no %s pod at this step", st.caller)
+			}
+			apps := startApps(t, pods)
+			m := &Mesh{Proxy: start(t, s, pods, *caller, block, apps), Apps: apps}
+			if st.setup != nil {
+				st.setup(m)
+			}
+			check(t, m)
+		})
 	}
 }
 
