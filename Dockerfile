@@ -42,6 +42,8 @@ RUN build-service ${SERVICE}
 FROM scratch
 COPY --from=build /runtime /
 # A numeric user, so Kubernetes' runAsNonRoot can verify it.
+# The binary under its own name is on PATH: kubectl exec ... -- loader ...
+ENV PATH=/usr/local/bin
 USER 10001:10001
 EXPOSE 8080 8000
 # The binary checks its own /healthz: no curl in the image.
