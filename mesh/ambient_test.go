@@ -133,7 +133,11 @@ func generateWaypoint(t *testing.T, s *State, pods []Pod, block int) generated {
 		// What Istio's CNI agent marks on a pod it has put in the ambient mesh.
 		pods[i].Annotations = map[string]string{"ambient.istio.io/redirection": "enabled"}
 	}
-	return generateFor(t, s, pods, AmbientNamespace, waypointObjects(block), &model.Proxy{
+	mc, err := ambientMeshConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return generateFor(t, s, pods, mc, AmbientNamespace, waypointObjects(block), &model.Proxy{
 		Type:            model.Waypoint,
 		ID:              "waypoint-0." + Namespace,
 		ConfigNamespace: Namespace,

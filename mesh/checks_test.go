@@ -214,7 +214,12 @@ func timeout(t *testing.T, m *Mesh) {
 			t.Errorf("want 504 upstream request timeout after 1 s, got %+v", a)
 		}
 	}
-	waitFor(t, "the access log's UT flag", func() bool { return strings.Contains(m.AccessLog(), " 504 UT ") })
+	// One line per call (the mesh config's log and the Telemetry's are one log, not two).
+	waitFor(t, "access log line per call with the UT flag", func() bool { return strings.Count(m.AccessLog(), " 504 UT ") >= len(answers) })
+	time.Sleep(1200 * time.Millisecond) // one more flush of the log
+	if n := strings.Count(m.AccessLog(), " 504 UT "); n != len(answers) {
+		t.Errorf("%d access log lines with 504 UT for %d calls", n, len(answers))
+	}
 }
 
 // circuitBreaker: the loader's 40 calls in flight to the 2-second beth 0.1: most are refused at

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
@@ -29,7 +30,11 @@ type generated struct {
 // sidecar.
 func generate(t *testing.T, s *State, pods []Pod, caller Pod) generated {
 	t.Helper()
-	return generateFor(t, s, pods, SidecarNamespace, "", &model.Proxy{
+	mc, err := meshConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return generateFor(t, s, pods, mc, SidecarNamespace, "", &model.Proxy{
 		ID:              caller.Name + "." + Namespace,
 		IPAddresses:     []string{caller.IP},
 		Labels:          caller.Labels,
@@ -45,7 +50,7 @@ func generate(t *testing.T, s *State, pods []Pod, caller Pod) generated {
 
 // generateFor runs pilot on the state (the namespace labelled so, more Kubernetes objects
 // beside it) and returns what it would push to the proxy.
-func generateFor(t *testing.T, s *State, pods []Pod, namespaceLabels map[string]string, moreKube string, p *model.Proxy) generated {
+func generateFor(t *testing.T, s *State, pods []Pod, mc *meshconfig.MeshConfig, namespaceLabels map[string]string, moreKube string, p *model.Proxy) generated {
 	t.Helper()
 	kube, err := s.KubernetesObjects(pods, namespaceLabels)
 	if err != nil {
@@ -56,10 +61,6 @@ func generateFor(t *testing.T, s *State, pods []Pod, namespaceLabels map[string]
 		t.Fatal(err)
 	}
 	configs, err := istioConfigs(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc, err := meshConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +106,7 @@ func toJSON(t *testing.T, m proto.Message) map[string]any {
 // in their namespace, with the cluster's domain (the fake leaves the domain empty, and then
 // `host: beth` would not mean beth.staging.svc.cluster.local).
 func istioConfigs(s *State) ([]config.Config, error) {
-	configs, _, err := crd.ParseInputs(string(s.YAML(func(o Object) bool {
-		// Telemetry only feeds tracing and access-log providers, which this Envoy has none of.
-		return o.IsIstio() && o.Kind() != "Telemetry"
-	})))
+	configs, _, err := crd.ParseInputs(string(s.YAML(Object.IsIstio)))
 	if err != nil {
 		return nil, err
 	}

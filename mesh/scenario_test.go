@@ -216,7 +216,12 @@ func runSteps(t *testing.T, api string, checkOf func(step) func(*testing.T, *Mes
 		if check == nil {
 			continue
 		}
-		s := snapshots[i]
+		// With what the set-up puts beside the app: cluster/'s Telemetry (tracing, access logs;
+		// no zipkin Service here, so Istio leaves the tracer out).
+		s := snapshots[i].Clone()
+		if err := s.Kubectl(apply(clusterFiles)); err != nil {
+			t.Fatal(err)
+		}
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
 			block := int(blocks.Add(1)) + 1

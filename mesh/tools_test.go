@@ -77,15 +77,23 @@ func containsVersion(out, version string) bool {
 	return strings.Contains(out, "/"+version+"/")
 }
 
-// meshConfig is the mesh configuration istiod runs with on the workshop's cluster: the
-// ConfigMap istio that `istioctl install -f cluster/istio.yaml` creates (the demo profile
-// under the kit's own settings), rendered by istioctl itself.
-var meshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) {
+// meshConfig is the mesh configuration istiod runs with on the workshop's cluster for the
+// sidecar stages: the ConfigMap istio that `istioctl install -f cluster/istio.yaml` creates (the
+// demo profile under the kit's own settings), rendered by istioctl itself.
+var meshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) { return renderMeshConfig() })
+
+// ambientMeshConfig is the same for `scripts/setup-cluster --ambient`: the ambient profile.
+var ambientMeshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) {
+	return renderMeshConfig("--set", "profile=ambient")
+})
+
+func renderMeshConfig(flags ...string) (*meshconfig.MeshConfig, error) {
 	bin, err := istioctl()
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.Command(bin, "manifest", "generate", "-f", filepath.Join(root, "cluster", "istio.yaml")).Output()
+	args := append([]string{"manifest", "generate", "-f", filepath.Join(root, "cluster", "istio.yaml")}, flags...)
+	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("istioctl manifest generate: %w", err)
 	}
@@ -100,4 +108,4 @@ var meshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) {
 		}
 	}
 	return nil, fmt.Errorf("istioctl manifest generate: no ConfigMap istio-system/istio")
-})
+}
