@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,9 +25,9 @@ var ambientSteps = map[string]func(*testing.T, *Mesh){
 		darkLaunch("beth", "0.1", "0.3")(t, m)
 		waypointLogNames(t, m, "beth-v01", "beth-v03")
 	},
-	// The waypoint's pool is one for all callers; its counters are the ambient page's own
-	// business (its waypoint keeps Istio's default stats matcher).
-	"circuit breaker": circuitBreaker(""),
+	// The waypoint's pool is one for all callers; its counters, kept by cluster/waypoint.yaml's
+	// annotation, are the ones the ambient page greps.
+	"circuit breaker": circuitBreaker("beth-v01"),
 }
 
 // waypointLogNames: the waypoint's access log names the Service each call went to, as
@@ -46,32 +47,43 @@ func waypointLogNames(t *testing.T, m *Mesh, services ...string) {
 	}
 }
 
-// waypointObjects is what `istioctl waypoint apply -n staging --enroll-namespace` leaves: the
-// Gateway waypoint of class istio-waypoint, and the Deployment and Service Istio makes from it
-// (here its one pod at <block>.2.1).
-func waypointObjects(block int) string {
-	ip := fmt.Sprintf("127.%d.2.1", block)
-	return `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata:
-  name: waypoint
-  namespace: staging
-  labels:
-    istio.io/waypoint-for: service
-spec:
-  gatewayClassName: istio-waypoint
-  listeners:
-    - name: mesh
-      port: 15008
-      protocol: HBONE
-      allowedRoutes:
-        namespaces:
-          from: Same
-status:
-  addresses:
-  - type: Hostname
-    value: waypoint.staging.svc.cluster.local
+// waypointPod is the pod Istio deploys from cluster/waypoint.yaml's Gateway (at <block>.2.1),
+// with the Gateway's spec.infrastructure.annotations, as Istio's deployment controller gives them
+// (pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go).
+func waypointPod(t *testing.T, block int) (Pod, map[string]any) {
+	t.Helper()
+	docs, err := ReadDocs(root, "cluster/waypoint.yaml")
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("cluster/waypoint.yaml: %v", err)
+	}
+	gw := docs[0]
+	return Pod{
+		Name: "waypoint-0", Deployment: "waypoint", ServiceAccount: "waypoint",
+		IP:          fmt.Sprintf("127.%d.2.1", block),
+		Labels:      map[string]string{label.IoK8sNetworkingGatewayGatewayName.Name: "waypoint", label.GatewayManaged.Name: constants.ManagedGatewayMeshControllerLabel},
+		Annotations: stringMap(lookup(gw, "spec", "infrastructure", "annotations")),
+	}, gw
+}
+
+// waypointObjects is what the API server holds once cluster/waypoint.yaml is applied: the
+// Gateway (its status as Istio sets it), and the Deployment's pod and the Service Istio makes.
+func waypointObjects(t *testing.T, block int) string {
+	t.Helper()
+	pod, gw := waypointPod(t, block)
+	gw["metadata"].(map[string]any)["namespace"] = Namespace
+	gw["status"] = map[string]any{"addresses": []any{map[string]any{"type": "Hostname", "value": "waypoint.staging.svc.cluster.local"}}}
+	if err := applyCRDDefaults(gw); err != nil {
+		t.Fatal(err)
+	}
+	gateway, err := json.Marshal(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	annotations, err := json.Marshal(pod.Annotations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "---\n" + string(gateway) + `
 ---
 apiVersion: v1
 kind: Service
@@ -98,13 +110,14 @@ metadata:
   labels:
     gateway.networking.k8s.io/gateway-name: waypoint
     gateway.istio.io/managed: istio.io-mesh-controller
+  annotations: ` + string(annotations) + `
 spec:
   serviceAccountName: waypoint
   containers: [{name: istio-proxy, image: istio/proxyv2}]
 status:
   phase: Running
-  podIP: ` + ip + `
-  podIPs: [{ip: ` + ip + `}]
+  podIP: ` + pod.IP + `
+  podIPs: [{ip: ` + pod.IP + `}]
   conditions: [{type: Ready, status: "True"}]
 ---
 apiVersion: discovery.k8s.io/v1
@@ -116,7 +129,7 @@ metadata:
     kubernetes.io/service-name: waypoint
 addressType: IPv4
 endpoints:
-- addresses: [` + ip + `]
+- addresses: [` + pod.IP + `]
   conditions: {ready: true}
   targetRef: {kind: Pod, name: waypoint-0, namespace: staging}
 ports:
@@ -137,7 +150,7 @@ func generateWaypoint(t *testing.T, s *State, pods []Pod, block int) generated {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return generateFor(t, s, pods, mc, AmbientNamespace, waypointObjects(block), &model.Proxy{
+	return generateFor(t, s, pods, mc, AmbientNamespace, waypointObjects(t, block), &model.Proxy{
 		Type:            model.Waypoint,
 		ID:              "waypoint-0." + Namespace,
 		ConfigNamespace: Namespace,
@@ -189,6 +202,11 @@ func startWaypoint(t *testing.T, g generated, p *pki, block int) *envoyProcess {
 		clusters = append(clusters, inlineEndpoints(g, n))
 	}
 	certPEM, keyPEM, _ := p.workload(t, "waypoint")
+	pod, _ := waypointPod(t, block)
+	istio, err := istioBootstrap(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bootstrap := map[string]any{
 		"node": map[string]any{"id": "waypoint~127." + fmt.Sprint(block) + ".2.1~waypoint-0.staging~staging.svc.cluster.local", "cluster": "waypoint.staging"},
 		// Istio's bootstrap template turns internal listeners on, which the waypoint's
@@ -197,6 +215,9 @@ func startWaypoint(t *testing.T, g generated, p *pki, block int) *envoyProcess {
 			"name":         "envoy.bootstrap.internal_listener",
 			"typed_config": map[string]any{"@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener", "buffer_size_kb": 64},
 		}},
+		// Which counters the waypoint keeps: its pod's proxy.istio.io/config, through Istio's
+		// bootstrap, as for a sidecar.
+		"stats_config": istio["stats_config"],
 		"static_resources": map[string]any{
 			"listeners": listeners,
 			"clusters":  clusters,
