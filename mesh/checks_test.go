@@ -469,3 +469,36 @@ func retriesHide(t *testing.T, m *Mesh) {
 		t.Errorf("aleph got %.2f tries per call, the page says about 1.9 (37 a second for 20)", per)
 	}
 }
+
+// routeOrder: what labs/04-dark-launch.md says `istioctl proxy-config routes deployment/front
+// --name 80 -o json | grep -E '"regex"|"cluster"'` shows: the cookie regex, then the new
+// version's cluster, then the old one's (Envoy's config dump holds the same route).
+func routeOrder(newCluster, oldCluster string) func(*testing.T, *Mesh) {
+	return func(t *testing.T, m *Mesh) {
+		s, ok := m.Proxy.(*Sidecar)
+		if !ok {
+			return
+		}
+		dump, err := s.adminGet("/config_dump")
+		if err != nil {
+			t.Fatal(err)
+		}
+		regex := strings.Index(dump, `"regex": "^(.*?;\\s*)?(user=developer)(;.*)?$"`)
+		if regex < 0 {
+			t.Fatalf("front's route for port 80 has no cookie regex")
+		}
+		// The grep's next two "cluster" lines after the regex, in beth's virtual host.
+		var next []string
+		for rest := dump[regex:]; len(next) < 2; {
+			i := strings.Index(rest, `"cluster": "`)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(`"cluster": "`):]
+			next = append(next, rest[:strings.Index(rest, `"`)])
+		}
+		if len(next) != 2 || next[0] != newCluster || next[1] != oldCluster {
+			t.Errorf("front's route for port 80: after the cookie regex want %s then %s, got %v", newCluster, oldCluster, next)
+		}
+	}
+}

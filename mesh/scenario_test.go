@@ -61,7 +61,14 @@ func scenario(api string) []step {
 		{page: observe, commands: []string{apply("deployments/curl.yaml")},
 			name: "curl pod", caller: "curl", check: answersAll("aleph", "0.1", 5)},
 		{page: darkLaunchPg, commands: []string{apply(mesh("dark-launch")), apply("deployments/beth-v03.yaml")},
-			name: "dark launch", caller: "front", check: darkLaunch("beth", "0.1", "0.3")},
+			name: "dark launch", caller: "front", check: func(t *testing.T, m *Mesh) {
+				darkLaunch("beth", "0.1", "0.3")(t, m)
+				if api == "istio" {
+					routeOrder("outbound|80|v03|beth.staging.svc.cluster.local", "outbound|80|v01|beth.staging.svc.cluster.local")(t, m)
+				} else {
+					routeOrder("outbound|80||beth-v03.staging.svc.cluster.local", "outbound|80||beth-v01.staging.svc.cluster.local")(t, m)
+				}
+			}},
 		{page: mirrorPg, commands: []string{apply(mesh("mirroring")), apply("deployments/loader.yaml")},
 			name: "mirror", caller: "loader", check: mirror("beth", "0.1", "beth-v03")},
 		canary("canary", 0.99, 0.01),
