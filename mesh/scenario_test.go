@@ -9,7 +9,7 @@ import (
 )
 
 // step is one moment of a lab page: the kubectl commands that lead to it, typed as the page
-// types them (TestScenarioCommandsAreThePages' holds them to the page), and what the page says
+// types them (TestScenarioCommandsAreThePages holds them to the page), and what the page says
 // a learner sees there.
 type step struct {
 	page     string
@@ -35,8 +35,6 @@ const (
 )
 
 func breakOneAleph(m *Mesh) { m.AppsOf("aleph")[0].SetFaults(1, 500) }
-
-var beth01, beth03 = map[string]float64{"0.1": 1}, map[string]float64{"0.3": 1}
 
 // scenario lists the steps of the labs in page order, one way (api "istio": istio/, or
 // "gateway-api": istio/gateway-api/); the commands of the other way are left out.
