@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -62,10 +61,6 @@ func toString(v any) string {
 // ambient mode, the waypoint, and the sidecars again after "Back to sidecars") and the Gateway
 // API's gateway — and holds it within a 2-vCPU, 8 GiB VM.
 func TestSmallVMFits(t *testing.T) {
-	bin, err := istioctl()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir, err := goModDir("istio.io/istio")
 	if err != nil {
 		t.Fatal(err)
@@ -100,12 +95,7 @@ func TestSmallVMFits(t *testing.T) {
 		name  string
 		flags []string
 	}{{"demo", nil}, {"ambient", []string{"--set", "profile=ambient"}}} {
-		args := append([]string{"manifest", "generate", "-f", filepath.Join(root, "cluster", "istio.yaml")}, profile.flags...)
-		out, err := exec.Command(bin, args...).Output()
-		if err != nil {
-			t.Fatalf("istioctl manifest generate %v: %v", profile.flags, err)
-		}
-		istio, err := splitDocs(out)
+		istio, err := renderInstall(profile.flags...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -87,7 +87,9 @@ var ambientMeshConfig = sync.OnceValues(func() (*meshconfig.MeshConfig, error) {
 	return renderMeshConfig("--set", "profile=ambient")
 })
 
-func renderMeshConfig(flags ...string) (*meshconfig.MeshConfig, error) {
+// renderInstall is what `istioctl install -f cluster/istio.yaml [flags]` would create, as
+// `istioctl manifest generate` renders it offline.
+func renderInstall(flags ...string) ([]map[string]any, error) {
 	bin, err := istioctl()
 	if err != nil {
 		return nil, err
@@ -95,9 +97,13 @@ func renderMeshConfig(flags ...string) (*meshconfig.MeshConfig, error) {
 	args := append([]string{"manifest", "generate", "-f", filepath.Join(root, "cluster", "istio.yaml")}, flags...)
 	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
-		return nil, fmt.Errorf("istioctl manifest generate: %w", err)
+		return nil, fmt.Errorf("istioctl manifest generate %v: %w", flags, err)
 	}
-	docs, err := splitDocs(out)
+	return splitDocs(out)
+}
+
+func renderMeshConfig(flags ...string) (*meshconfig.MeshConfig, error) {
+	docs, err := renderInstall(flags...)
 	if err != nil {
 		return nil, err
 	}
