@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -154,10 +155,23 @@ func writeTemp(t *testing.T, name string, data []byte) string {
 	return p
 }
 
+// goModDir is where Go's module cache holds a module of this one's build, asked once per module
+// (every step's bootstrap reads Istio's template from there).
 func goModDir(module string) (string, error) {
+	modDirsMu.Lock()
+	defer modDirsMu.Unlock()
+	if dir, ok := modDirs[module]; ok {
+		return dir, nil
+	}
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
 	if err != nil {
 		return "", fmt.Errorf("go list -m %s: %w", module, err)
 	}
-	return strings.TrimSpace(string(out)), nil
+	modDirs[module] = strings.TrimSpace(string(out))
+	return modDirs[module], nil
 }
+
+var (
+	modDirsMu sync.Mutex
+	modDirs   = map[string]string{}
+)
