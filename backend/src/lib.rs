@@ -26,6 +26,16 @@ use devices::openapi::{self, ApiDocs};
 use devices::{Store, routes as device};
 use faults::Faults;
 
+/// `GET path` only; other methods get Eve's JSON 405 with `Allow: GET`.
+pub fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    shared::server::get_only(path, handler, device::method_not_allowed)
+}
+
 /// Who a backend is.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity {
@@ -67,26 +77,30 @@ pub fn build(
         routes.service(
             web::scope("")
                 .wrap(from_fn(faults::inject))
-                .route("/name", web::get().to(common::name))
-                .route("/ping", web::get().to(common::ping))
-                .route("/headers", web::get().to(common::headers))
-                .route("/api-docs", web::get().to(openapi::serve))
-                .route("/", web::get().to(device::home))
+                .service(get("/name", common::name))
+                .service(get("/ping", common::ping))
+                .service(get("/headers", common::headers))
+                .service(get("/api-docs", openapi::serve))
+                .service(get("/", device::home))
                 .service(
                     web::resource("/device")
                         .route(web::get().to(device::list))
                         .route(web::post().to(device::create))
                         .route(web::delete().to(device::delete_all))
-                        .default_service(web::to(device::method_not_allowed)),
+                        .default_service(device::method_not_allowed("GET, POST, DELETE")),
                 )
                 .service(
                     web::resource("/device/{id}")
                         .route(web::get().to(device::get))
                         .route(web::patch().to(device::patch))
                         .route(web::delete().to(device::delete))
-                        .default_service(web::to(device::method_not_allowed)),
+                        .default_service(device::method_not_allowed("GET, PATCH, DELETE")),
                 )
                 .configure(own_routes)
+                // The service's own `GET /version` (own_routes) answers first.
+                .service(
+                    web::resource("/version").default_service(device::method_not_allowed("GET")),
+                )
                 // Any other path: Eve's JSON 404.
                 .default_service(web::to(device::not_found)),
         );

@@ -8,8 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{
+    App, FromRequest, Handler, HttpResponse, HttpServer, Resource, Responder, Route, web,
+};
 use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
@@ -49,6 +52,29 @@ impl Shutdown {
         self.readiness.0.store(false, Ordering::SeqCst);
         self.requested.notify_one();
     }
+}
+
+/// A resource that answers `GET` only; any other method gets what
+/// `not_allowed("GET")` answers: a 405 with the `Allow` header (RFC 9110).
+pub fn get_only<F, Args>(path: &str, handler: F, not_allowed: fn(&'static str) -> Route) -> Resource
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(not_allowed("GET"))
+}
+
+/// A plain-text 405 naming the methods a resource allows.
+pub fn method_not_allowed(allow: &'static str) -> Route {
+    web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, allow))
+            .content_type("text/plain")
+            .body("Method Not Allowed")
+    })
 }
 
 async fn healthz() -> HttpResponse {
@@ -118,8 +144,8 @@ impl Application {
                 .app_data(tracing_data.clone())
                 .app_data(readiness_data.clone())
                 .wrap(from_fn(telemetry::observe_requests))
-                .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(readyz))
+                .service(get_only("/healthz", healthz, method_not_allowed))
+                .service(get_only("/readyz", readyz, method_not_allowed))
                 .configure(routes.clone())
         })
         .disable_signals()

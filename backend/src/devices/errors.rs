@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
-use super::model::Issues;
+use super::model::{Issues, MAX_BODY_BYTES, MAX_DEVICES, is_not_unique, name_taken};
 use super::query::QueryError;
 use super::store::StoreError;
 
@@ -16,22 +16,27 @@ pub enum DeviceError {
     #[error("{NOT_FOUND}")]
     NotFound,
     #[error("The method is not allowed for the requested URL.")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     #[error("{0}")]
     BadRequest(String),
     #[error(transparent)]
     BadQuery(#[from] QueryError),
-    #[error("The request body is larger than {limit} bytes.", limit = super::routes::MAX_BODY_BYTES)]
+    #[error("The request body is larger than {limit} bytes.", limit = MAX_BODY_BYTES)]
     TooLarge,
-    #[error("Insertion failure: one request inserts at most {limit} devices; send the rest in another", limit = super::routes::MAX_DEVICES)]
+    #[error("Insertion failure: one request inserts at most {limit} devices; send the rest in another", limit = MAX_DEVICES)]
     TooMany,
     #[error("To edit a document its etag must be provided using the If-Match header")]
     EtagRequired,
     #[error("Client and server etags don't match")]
     EtagMismatch,
     /// A POST of `failed` bad documents; `body` is Eve's full answer.
+    /// `taken`: names in use are all that is wrong (409, not 422).
     #[error("Insertion failure: {failed} document(s) contain(s) error(s)")]
-    Invalid { failed: usize, body: Value },
+    Invalid {
+        failed: usize,
+        body: Value,
+        taken: bool,
+    },
     /// A PATCH that does not validate: Eve answers `_issues` without `_error`.
     #[error("the patch does not validate")]
     InvalidPatch(Issues),
@@ -42,10 +47,11 @@ pub enum DeviceError {
 }
 
 impl DeviceError {
-    /// Eve's 422 for one document.
+    /// Eve's 422 for one document (409 for a taken name alone).
     pub fn invalid(issues: Issues) -> Self {
         Self::Invalid {
             failed: 1,
+            taken: only_taken(&issues),
             body: json!({"_status": "ERR", "_issues": issues}),
         }
     }
@@ -64,7 +70,7 @@ impl From<StoreError> for DeviceError {
             )),
             StoreError::NotFound => Self::NotFound,
             StoreError::EtagMismatch => Self::EtagMismatch,
-            StoreError::Duplicate { name, .. } => Self::invalid(super::model::name_taken(&name)),
+            StoreError::Duplicate { name, .. } => Self::invalid(name_taken(&name)),
             StoreError::Corrupt(detail) => {
                 tracing::warn!(%detail, "a stored device does not fit the schema");
                 Self::Conflict(
@@ -85,11 +91,15 @@ impl ResponseError for DeviceError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest(_) | Self::BadQuery(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::EtagRequired => StatusCode::PRECONDITION_REQUIRED,
             Self::EtagMismatch => StatusCode::PRECONDITION_FAILED,
+            // A taken name conflicts with what is stored: the same request may
+            // succeed later (Eve answers 422; HTTP clients expect 409).
+            Self::Invalid { taken: true, .. } => StatusCode::CONFLICT,
+            Self::InvalidPatch(issues) if only_taken(issues) => StatusCode::CONFLICT,
             Self::Invalid { .. } | Self::InvalidPatch(_) | Self::TooMany => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -111,6 +121,18 @@ impl ResponseError for DeviceError {
                 json!({"_status": "ERR", "_error": {"code": status.as_u16(), "message": self.to_string()}})
             }
         };
-        HttpResponse::build(status).json(body)
+        let mut response = HttpResponse::build(status);
+        if let Self::MethodNotAllowed { allow } = self {
+            response.insert_header((actix_web::http::header::ALLOW, *allow));
+        }
+        response.json(body)
     }
+}
+
+/// Whether the one issue is a name in use.
+pub fn only_taken(issues: &Issues) -> bool {
+    issues.len() == 1
+        && issues
+            .get("name")
+            .is_some_and(|reason| is_not_unique(reason))
 }

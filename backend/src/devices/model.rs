@@ -19,6 +19,16 @@ pub type Issues = BTreeMap<String, String>;
 /// The fields of the schema, in Eve's order.
 pub const FIELDS: [&str; 4] = ["name", "uid", "type", "price"];
 
+/// Beyond Eve, which sets no limit: larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The most devices one POST holds (Eve sets no limit); more get 422 before
+/// any is looked at.
+pub const MAX_DEVICES: usize = 1000;
+
+/// The most items of a list whose outcome a 422 shows; the rest are counted.
+pub const MAX_ITEMS_SHOWN: usize = 50;
+
 /// The longest `name` and `type`, in characters (Eve's `maxlength`; the
 /// original set none, and one 1 MB name made every listing 1 MB).
 pub const MAX_TEXT_CHARS: usize = 256;
@@ -241,6 +251,11 @@ pub fn parse_patch(value: &Value) -> Result<Patch, Issues> {
 /// Eve's words for a duplicate name.
 pub fn not_unique(name: &str) -> String {
     format!("value '{name}' is not unique")
+}
+
+/// Whether `reason` is [`not_unique`]'s.
+pub fn is_not_unique(reason: &str) -> bool {
+    reason.starts_with("value '") && reason.ends_with("' is not unique")
 }
 
 /// The `_issues` of a document whose only problem is a taken name.

@@ -4,6 +4,9 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::model::{MAX_DEVICES, MAX_TEXT_CHARS};
+use super::query::{MAX_RESULTS_LIMIT, QUERY_FIELDS, sort_pattern};
+
 /// The document for a backend called `title`, version `version`.
 pub fn document(title: &str, version: &str) -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
@@ -11,6 +14,32 @@ pub fn document(title: &str, version: &str) -> Value {
     let text = |description: &str| json!({"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}});
     let id_param = json!({"name": "id", "in": "path", "required": true, "description": "the device's _id: 24 hex digits", "schema": {"type": "string"}});
     let if_match = json!({"name": "If-Match", "in": "header", "required": true, "description": "the device's current _etag", "schema": {"type": "string"}});
+    // `where`: each field of QUERY_FIELDS compared with a value or with operators; $and, $or.
+    let scalar = json!({"anyOf": [{"type": "string", "nullable": true}, {"type": "number"}, {"type": "boolean"}]});
+    let clauses =
+        json!({"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Filter"}});
+    let mut fields = serde_json::Map::new();
+    for field in QUERY_FIELDS {
+        fields.insert(
+            field.into(),
+            json!({"anyOf": [scalar, {"$ref": "#/components/schemas/Operators"}]}),
+        );
+    }
+    fields.insert("$and".into(), clauses.clone());
+    fields.insert("$or".into(), clauses);
+    let filter = json!({"type": "object", "additionalProperties": false, "properties": fields});
+    // What a client does next with a device it wrote: its _id and _etag.
+    let links = |mut response: Value| {
+        let id = json!({"id": "$response.body#/_id"});
+        let with_etag =
+            json!({"id": "$response.body#/_id", "header.If-Match": "$response.body#/_etag"});
+        response["links"] = json!({
+            "read it": {"operationId": "getDevice", "parameters": id},
+            "change it": {"operationId": "patchDevice", "parameters": with_etag},
+            "delete it": {"operationId": "deleteDevice", "parameters": with_etag}
+        });
+        response
+    };
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -29,14 +58,14 @@ pub fn document(title: &str, version: &str) -> Value {
                 "get": {
                     "summary": "List devices, a page at a time",
                     "parameters": [
-                        {"name": "page", "in": "query", "schema": {"type": "integer"}, "description": "page number (default 1; like Eve, anything but a positive number means 1)"},
-                        {"name": "max_results", "in": "query", "schema": {"type": "integer"}, "description": "page size (default 25; larger is clamped to 50; like Eve, anything but a positive number means 25)"},
-                        {"name": "where", "in": "query", "schema": {"type": "string"}, "description": "JSON MongoDB filter on the fields with $eq $ne $gt $gte $lt $lte $in $nin $and $or, e.g. {\"type\":\"phone\"}"},
-                        {"name": "sort", "in": "query", "schema": {"type": "string"}, "description": "[(\"price\", -1)] or -price,name"}
+                        {"name": "page", "in": "query", "schema": {"type": "integer"}, "description": "page number (default 1; like Eve, zero or less means 1)"},
+                        {"name": "max_results", "in": "query", "schema": {"type": "integer"}, "description": format!("page size (default 25; larger is clamped to {MAX_RESULTS_LIMIT}; like Eve, zero or less means 25)")},
+                        {"name": "where", "in": "query", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Filter"}}}, "description": "a MongoDB filter on the device's fields with $eq $ne $gt $gte $lt $lte $in $nin $and $or, e.g. {\"type\":\"phone\"}"},
+                        {"name": "sort", "in": "query", "schema": {"type": "string", "pattern": sort_pattern()}, "description": "[(\"price\", -1)] or -price,name"}
                     ],
                     "responses": {
                         "200": respond("a page of devices", &json!({"$ref": "#/components/schemas/DevicePage"})),
-                        "400": respond("a malformed where or sort", &error),
+                        "400": respond("a malformed page, max_results, where or sort", &error),
                         "503": respond("MongoDB is unavailable", &error)
                     }
                 },
@@ -44,13 +73,14 @@ pub fn document(title: &str, version: &str) -> Value {
                     "summary": "Insert one device or a list (all or none)",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
                         {"$ref": "#/components/schemas/NewDevice"},
-                        {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/NewDevice"}}
+                        {"type": "array", "minItems": 1, "maxItems": MAX_DEVICES, "items": {"$ref": "#/components/schemas/NewDevice"}}
                     ]}}}},
                     "responses": {
-                        "201": respond("inserted", &json!({"oneOf": [{"$ref": "#/components/schemas/Written"}, {"type": "object", "required": ["_status", "_items"], "properties": {"_status": {"type": "string"}, "_items": {"type": "array", "items": {"$ref": "#/components/schemas/Written"}}}}]})),
+                        "201": links(respond("inserted", &json!({"oneOf": [{"$ref": "#/components/schemas/Written"}, {"type": "object", "required": ["_status", "_items"], "properties": {"_status": {"type": "string"}, "_items": {"type": "array", "items": {"$ref": "#/components/schemas/Written"}}}}]}))),
                         "400": respond("not JSON, or not an object or list", &error),
                         "413": respond("body over 1 MiB", &error),
-                        "422": respond("validation failed; nothing stored", &json!({"$ref": "#/components/schemas/Invalid"})),
+                        "409": respond("a name is taken (by a stored device or earlier in the list); nothing stored", &json!({"$ref": "#/components/schemas/Invalid"})),
+                        "422": respond("validation failed, or more than the devices one request may insert; nothing stored", &json!({"$ref": "#/components/schemas/Invalid"})),
                         "503": respond("MongoDB is unavailable", &error)
                     }
                 },
@@ -59,6 +89,7 @@ pub fn document(title: &str, version: &str) -> Value {
             "/device/{id}": {
                 "parameters": [id_param],
                 "get": {
+                    "operationId": "getDevice",
                     "summary": "One device",
                     "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
                     "responses": {
@@ -69,13 +100,15 @@ pub fn document(title: &str, version: &str) -> Value {
                     }
                 },
                 "patch": {
+                    "operationId": "patchDevice",
                     "summary": "Change some fields",
                     "parameters": [if_match.clone()],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Patch"}}}},
                     "responses": {
-                        "200": respond("updated", &json!({"$ref": "#/components/schemas/Written"})),
+                        "200": links(respond("updated", &json!({"$ref": "#/components/schemas/Written"}))),
                         "400": respond("not JSON", &error),
                         "404": respond("no such device", &error),
+                        "409": respond("the name is taken, or the stored device does not fit the schema", &json!({"type": "object", "required": ["_status"], "properties": {"_status": {"type": "string"}, "_issues": {"type": "object", "additionalProperties": {"type": "string"}}, "_error": {"$ref": "#/components/schemas/ErrorDetail"}}})),
                         "412": respond("the etag is not the current one", &error),
                         "413": respond("body over 1 MiB", &error),
                         "422": respond("validation failed", &json!({"type": "object", "required": ["_status", "_issues"], "properties": {"_status": {"type": "string"}, "_issues": {"type": "object", "additionalProperties": {"type": "string"}}}})),
@@ -84,6 +117,7 @@ pub fn document(title: &str, version: &str) -> Value {
                     }
                 },
                 "delete": {
+                    "operationId": "deleteDevice",
                     "summary": "Delete one device",
                     "parameters": [if_match],
                     "responses": {
@@ -97,14 +131,22 @@ pub fn document(title: &str, version: &str) -> Value {
             }
         },
         "components": {"schemas": {
+            "Filter": filter,
+            "Operators": {
+                "type": "object", "additionalProperties": false, "minProperties": 1,
+                "properties": {
+                    "$eq": scalar, "$ne": scalar, "$gt": scalar, "$gte": scalar, "$lt": scalar, "$lte": scalar,
+                    "$in": {"type": "array", "items": scalar}, "$nin": {"type": "array", "items": scalar}
+                }
+            },
             "NewDevice": {
                 "type": "object",
                 "required": ["name", "uid", "type", "price"],
                 "additionalProperties": false,
                 "properties": {
-                    "name": {"type": "string", "description": "unique"},
+                    "name": {"type": "string", "maxLength": MAX_TEXT_CHARS, "description": "unique"},
                     "uid": {"type": "integer", "format": "int64"},
-                    "type": {"type": "string"},
+                    "type": {"type": "string", "maxLength": MAX_TEXT_CHARS},
                     "price": {"type": "number", "format": "double"},
                     "_id": {"type": "string", "pattern": "^[0-9a-fA-F]{24}$", "description": "optional: choose the ObjectId"}
                 }
@@ -113,9 +155,9 @@ pub fn document(title: &str, version: &str) -> Value {
                 "type": "object",
                 "additionalProperties": false,
                 "properties": {
-                    "name": {"type": "string"},
+                    "name": {"type": "string", "maxLength": MAX_TEXT_CHARS},
                     "uid": {"type": "integer", "format": "int64"},
-                    "type": {"type": "string"},
+                    "type": {"type": "string", "maxLength": MAX_TEXT_CHARS},
                     "price": {"type": "number", "format": "double"}
                 }
             },

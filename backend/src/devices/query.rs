@@ -9,6 +9,27 @@ pub const DEFAULT_MAX_RESULTS: u64 = 25;
 /// Eve's `PAGINATION_LIMIT`: larger requests are clamped to it.
 pub const MAX_RESULTS_LIMIT: u64 = 50;
 
+/// The fields a `where` or `sort` may name: the schema's and Eve's own.
+pub const QUERY_FIELDS: [&str; 8] = [
+    "name", "uid", "type", "price", "_id", "_created", "_updated", "_etag",
+];
+
+/// The most fields one `sort` names (MongoDB allows 32).
+pub const MAX_SORT_FIELDS: usize = 32;
+
+/// What a `sort` may be, as a regular expression (the API checks it, the
+/// OpenAPI document declares it): `-price,name` or `[("price", -1), ('name', 1)]`;
+/// empty: no sort.
+pub fn sort_pattern() -> String {
+    let field = QUERY_FIELDS.join("|");
+    let more = MAX_SORT_FIELDS - 1;
+    let plain = format!("-?({field})");
+    let pair = format!(r#"\( *("({field})"|'({field})') *, *-?1 *\)"#);
+    format!(
+        r"^ *(|{plain}( *, *{plain}){{0,{more}}}|\[ *{pair}( *, *{pair}){{0,{more}}}( *,)? *\]) *$"
+    )
+}
+
 const COMPARISONS: [&str; 6] = ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte"];
 const MEMBERSHIPS: [&str; 2] = ["$in", "$nin"];
 const MAX_DEPTH: usize = 8;
@@ -34,7 +55,8 @@ pub struct QueryError(pub String);
 
 impl ListQuery {
     /// Parses the decoded query pairs. Like Eve, a `page` or `max_results`
-    /// that is not a positive number falls back to its default.
+    /// of zero or less falls back to its default; unlike Eve, one that is not
+    /// a whole number is refused (400), as the OpenAPI document says.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, QueryError> {
         let get = |key: &str| {
             pairs
@@ -43,20 +65,33 @@ impl ListQuery {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.as_str())
         };
-        let positive = |key: &str| {
-            get(key)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|n| *n > 0)
+        let positive = |key: &str| -> Result<Option<u64>, QueryError> {
+            let Some(text) = get(key) else {
+                return Ok(None);
+            };
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(QueryError(format!(
+                    "`{key}` must be a whole number, e.g. {key}=2"
+                )));
+            }
+            Ok(match text.parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) => Some(n),
+                // More digits than fit: as large as it gets.
+                Err(_) if !text.starts_with('-') => Some(u64::MAX),
+                Err(_) => None,
+            })
         };
-        let page = positive("page")
+        let page = positive("page")?
             .unwrap_or(1)
             .min(u64::MAX / MAX_RESULTS_LIMIT);
-        let max_results = positive("max_results").map(|n| n.min(MAX_RESULTS_LIMIT));
+        let max_results = positive("max_results")?.map(|n| n.min(MAX_RESULTS_LIMIT));
         let where_text = get("where")
             .filter(|w| !w.trim().is_empty())
             .map(str::to_string);
         let sort_text = get("sort")
-            .filter(|s| !s.trim().is_empty())
+            .filter(|s| !s.trim_matches(' ').is_empty())
             .map(str::to_string);
         Ok(Self {
             page,
@@ -193,8 +228,11 @@ fn filter(value: &Value, depth: usize) -> Result<Document, QueryError> {
                     "`where` allows only the operators $eq $ne $gt $gte $lt $lte $in $nin $and $or, not `{key}`"
                 )));
             }
-            _ if key.is_empty() || key.contains('\0') || key.contains('$') => {
-                return Err(QueryError(format!("`{key}` is not a field name")));
+            _ if !QUERY_FIELDS.contains(&key.as_str()) => {
+                return Err(QueryError(format!(
+                    "`where` names `{key}`: a device's fields are {}",
+                    QUERY_FIELDS.join(" ")
+                )));
             }
             _ => field_condition(key, condition)?,
         };
@@ -257,70 +295,36 @@ fn scalar(field: &str, value: &Value) -> Result<Bson, QueryError> {
     })
 }
 
-/// `sort`: Eve's `[("price", -1), ("name", 1)]` or `-price,name`.
+/// `sort`: Eve's `[("price", -1), ("name", 1)]` or `-price,name`, as
+/// [`sort_pattern`] has it.
 fn parse_sort(text: &str) -> Result<Document, QueryError> {
-    let text = text.trim();
-    let pairs = if let Some(inner) = text.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or_else(|| QueryError("`sort` lacks its closing `]`".into()))?;
-        python_pairs(inner)?
+    static SORT: std::sync::LazyLock<regex_lite::Regex> = std::sync::LazyLock::new(|| {
+        regex_lite::Regex::new(&sort_pattern()).expect("sort_pattern is a valid regex")
+    });
+    static PAIR: std::sync::LazyLock<regex_lite::Regex> = std::sync::LazyLock::new(|| {
+        regex_lite::Regex::new(r#"["']([a-z_]+)["'] *, *(-?)1"#).expect("a valid regex")
+    });
+    if !SORT.is_match(text) {
+        return Err(QueryError(format!(
+            "`sort` must look like -price,name or [(\"price\", -1), (\"name\", 1)], on the fields {} (at most {MAX_SORT_FIELDS})",
+            QUERY_FIELDS.join(" ")
+        )));
+    }
+    let pairs: Vec<(&str, i32)> = if text.trim_start().starts_with('[') {
+        PAIR.captures_iter(text)
+            .filter_map(|c| Some((c.get(1)?.as_str(), if c[2].is_empty() { 1 } else { -1 })))
+            .collect()
     } else {
         text.split(',')
             .map(str::trim)
-            .map(|f| match f.strip_prefix('-') {
-                Some(name) => (name.to_string(), -1),
-                None => (f.to_string(), 1),
-            })
+            .map(|f| f.strip_prefix('-').map_or((f, 1), |name| (name, -1)))
             .collect()
     };
     let mut document = Document::new();
     for (field, direction) in pairs {
-        // Dotted paths of non-empty names: MongoDB refuses `price.`, `.`, `a..b`.
-        let valid = field.len() <= 64
-            && field.split('.').all(|part| {
-                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            });
-        if !valid {
-            return Err(QueryError(format!(
-                "`sort` names `{field}`: use field names such as price or -price"
-            )));
-        }
         document.insert(field, Bson::Int32(direction));
     }
     Ok(document)
-}
-
-/// `("price", -1), ('name', 1)` → pairs.
-fn python_pairs(inner: &str) -> Result<Vec<(String, i32)>, QueryError> {
-    let bad = || {
-        QueryError("`sort` must look like [(\"price\", -1), (\"name\", 1)] or -price,name".into())
-    };
-    let mut pairs = Vec::new();
-    let mut rest = inner.trim();
-    while !rest.is_empty() {
-        let tuple = rest.strip_prefix('(').ok_or_else(bad)?;
-        let (body, after) = tuple.split_once(')').ok_or_else(bad)?;
-        let (name, direction) = body.split_once(',').ok_or_else(bad)?;
-        let name = name.trim();
-        let quoted = (name.starts_with('"') && name.ends_with('"'))
-            || (name.starts_with('\'') && name.ends_with('\''));
-        if !quoted || name.len() < 2 {
-            return Err(bad());
-        }
-        let direction = match direction.trim() {
-            "1" => 1,
-            "-1" => -1,
-            _ => return Err(bad()),
-        };
-        pairs.push((name[1..name.len() - 1].to_string(), direction));
-        rest = after.trim_start();
-        rest = rest.strip_prefix(',').map_or(rest, str::trim_start);
-    }
-    if pairs.is_empty() {
-        return Err(bad());
-    }
-    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -338,12 +342,45 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_eves_lenient_numbers() {
+    fn defaults_eves_lenient_numbers_and_whole_numbers_only() {
         let q = query(&[]).unwrap();
         assert_eq!((q.page, q.max_results), (1, 25));
-        let q = query(&[("page", "abc"), ("max_results", "0")]).unwrap();
+        let q = query(&[("page", "-3"), ("max_results", "0")]).unwrap();
         assert_eq!((q.page, q.max_results), (1, 25));
         assert_eq!(query(&[("max_results", "100")]).unwrap().max_results, 50);
+        let huge = query(&[("page", "99999999999999999999999")]).unwrap();
+        assert_eq!(huge.page, u64::MAX / MAX_RESULTS_LIMIT);
+        for bad in ["abc", "null", "", " 2", "1.5", "+2", "-"] {
+            assert!(query(&[("page", bad)]).is_err(), "page={bad:?}");
+            assert!(
+                query(&[("max_results", bad)]).is_err(),
+                "max_results={bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sort_pattern_compiles_and_bounds_the_fields() {
+        let sort = |text: &str| query(&[("sort", text)]).map(|q| q.sort);
+        assert_eq!(sort(" ").unwrap(), doc! {});
+        assert_eq!(
+            sort(" -price , name ").unwrap(),
+            doc! {"price": -1, "name": 1}
+        );
+        assert_eq!(sort("[('uid', 1),]").unwrap(), doc! {"uid": 1});
+        let most = vec!["uid"; MAX_SORT_FIELDS].join(",");
+        assert!(sort(&most).is_ok());
+        assert!(sort(&format!("{most},uid")).is_err(), "one field too many");
+        for bad in [
+            "\t",
+            "nosuch",
+            "-price,",
+            "[]",
+            "[(\"price\", 2)]",
+            "[(\"price', 1)]",
+        ] {
+            assert!(sort(bad).is_err(), "sort={bad:?}");
+        }
     }
 
     #[test]
@@ -375,6 +412,7 @@ mod tests {
             r#"{"$where":"1"}"#,
             r#"{"price":{"$regex":"x"}}"#,
             r#"{"a":{"b":1}}"#,
+            r#"{"color":"red"}"#,
             "[1]",
             "{bad",
         ] {

@@ -9,30 +9,24 @@ use serde::Serialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
-use super::errors::DeviceError;
-use super::model::{self, DeviceId, Issues, NewDevice};
+use super::errors::{self, DeviceError};
+use super::model::{
+    self, DeviceId, Issues, MAX_BODY_BYTES, MAX_DEVICES, MAX_ITEMS_SHOWN, NewDevice,
+};
 use super::query::ListQuery;
 use super::store::{Store, StoredDevice};
 use mongodb::bson::{Bson, Document};
 use shared::telemetry::RequestTrace;
-
-/// Beyond Eve, which sets no limit: larger bodies get 413.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// The most devices one POST holds (Eve sets no limit); more get 422 before
-/// any is looked at.
-pub const MAX_DEVICES: usize = 1000;
-
-/// The most items of a list whose outcome a 422 shows; the rest are counted.
-pub const MAX_ITEMS_SHOWN: usize = 50;
 
 /// Any other path: Eve's JSON 404.
 pub async fn not_found() -> Result<HttpResponse, DeviceError> {
     Err(DeviceError::NotFound)
 }
 
-pub async fn method_not_allowed() -> Result<HttpResponse, DeviceError> {
-    Err(DeviceError::MethodNotAllowed)
+/// A method a resource does not serve: Eve's JSON 405, with the `Allow`
+/// header RFC 9110 requires.
+pub fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(DeviceError::MethodNotAllowed { allow }) })
 }
 
 /// Eve's home: the resources it serves.
@@ -422,10 +416,11 @@ pub async fn create(
     })
 }
 
-/// Eve's 422 for a POST: per document, `None` = valid, `Some` = its issues.
+/// Eve's 422 (409 when taken names are all that is wrong) for a POST: per document, `None` = valid, `Some` = its issues.
 /// A list shows its first [`MAX_ITEMS_SHOWN`] items and counts the rest.
 fn invalid(outcome: Vec<Option<Issues>>, is_list: bool) -> DeviceError {
     let failed = outcome.iter().filter(|o| o.is_some()).count();
+    let outcome_taken = outcome.iter().flatten().all(errors::only_taken);
     let body = if is_list {
         let total = outcome.len();
         let failed_shown = outcome
@@ -458,14 +453,21 @@ fn invalid(outcome: Vec<Option<Issues>>, is_list: bool) -> DeviceError {
             outcome.into_iter().flatten().next().unwrap_or_default();
         json!({"_status": "ERR", "_issues": issues})
     };
-    DeviceError::Invalid { failed, body }
+    let taken = outcome_taken;
+    DeviceError::Invalid {
+        failed,
+        body,
+        taken,
+    }
 }
 
-/// The etag from `If-Match` that must equal the device's, or 428.
+/// The etags of `If-Match`, one of which must equal the device's; without the header, 428.
+/// Present but holding no etag it could read: matches nothing, so 412.
 fn required_etag(request: &HttpRequest) -> Result<Vec<String>, DeviceError> {
-    etags(request.headers(), header::IF_MATCH)
-        .filter(|t| !t.is_empty())
-        .ok_or(DeviceError::EtagRequired)
+    if !request.headers().contains_key(header::IF_MATCH) {
+        return Err(DeviceError::EtagRequired);
+    }
+    Ok(etags(request.headers(), header::IF_MATCH).unwrap_or_default())
 }
 
 pub async fn patch(

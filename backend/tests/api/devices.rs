@@ -110,14 +110,15 @@ async fn validation_failures_answer_422_in_eves_words_and_store_nothing() {
     // Nothing from the failing list was stored.
     assert_eq!(api.get("/device").await.body["_meta"]["total"], 1);
 
-    // Stricter than Eve: the same name twice in one list is caught too.
+    // Stricter than Eve: the same name twice in one list is caught too; a
+    // taken name alone is a conflict with what is stored (409, Eve's body).
     let twins = api
         .post(json!([
             device("x1", 1, "t", 1.0),
             device("x1", 2, "t", 2.0)
         ]))
         .await;
-    assert_eq!(twins.status, 422);
+    assert_eq!(twins.status, 409);
     assert_eq!(
         twins.body["_items"][1]["_issues"]["name"],
         "value 'x1' is not unique"
@@ -322,7 +323,7 @@ async fn etags_make_reads_conditional_and_writes_safe() {
     );
     api.post(device("taken", 2, "phone", 1.0)).await;
     let duplicate = api.patch(&id, Some(&etag), json!({"name": "taken"})).await;
-    assert_eq!(duplicate.status, 422);
+    assert_eq!(duplicate.status, 409);
     assert_eq!(
         duplicate.body["_issues"]["name"],
         "value 'taken' is not unique"

@@ -159,7 +159,7 @@ async fn the_unique_index_comes_back_after_the_collection_is_dropped() {
         );
         let mut statuses = [a.status, b.status];
         statuses.sort();
-        assert_eq!(statuses, [201, 422], "round {round}");
+        assert_eq!(statuses, [201, 409], "round {round}");
         let stored = collection(&database)
             .await
             .count_documents(doc! {"name": &name})

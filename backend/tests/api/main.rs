@@ -2,6 +2,7 @@
 //! port 0 and spoken to over HTTP.
 
 mod backend;
+mod contract;
 mod devices;
 mod faults;
 mod fuzz;

@@ -44,8 +44,8 @@ async fn of_two_posts_of_the_same_name_exactly_one_is_stored() {
         );
         let mut statuses = [a.status, b.status];
         statuses.sort();
-        assert_eq!(statuses, [201, 422], "round {round}");
-        let loser = if a.status == 422 { &a } else { &b };
+        assert_eq!(statuses, [201, 409], "round {round}");
+        let loser = if a.status == 409 { &a } else { &b };
         assert_eq!(
             loser.body["_issues"]["name"],
             format!("value '{name}' is not unique")
