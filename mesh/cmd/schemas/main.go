@@ -120,11 +120,11 @@ func kubeconform(top string) (string, error) {
 
 // Schemas returns the folder of the schemas of the current pins, generating it first if needed.
 func Schemas(top string) (string, error) {
-	istio, err := goOutput(".", "list", "-m", "-f", "{{.Version}} {{.Dir}}", "istio.io/istio")
+	// In this module, `go mod download` fetches the istio.io/istio that go.mod pins, if needed.
+	istio, err := download(".", "istio.io/istio")
 	if err != nil {
 		return "", err
 	}
-	istioVersion, istioDir, _ := strings.Cut(strings.TrimSpace(istio), " ")
 	setup, err := os.ReadFile(filepath.Join(top, "scripts", "setup-cluster"))
 	if err != nil {
 		return "", err
@@ -135,25 +135,26 @@ func Schemas(top string) (string, error) {
 	}
 	gatewayVersion := string(found[1])
 	dir := filepath.Join(top, ".local", "schemas", fmt.Sprintf("kubernetes-%s_istio-%s_gateway-api-%s_%s",
-		KubernetesVersion, istioVersion, gatewayVersion, generation))
+		KubernetesVersion, istio["istio.io/istio"].Version, gatewayVersion, generation))
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
 	fmt.Fprintf(os.Stderr, "schemas: generating %s\n", dir)
-	dirs, err := download("k8s.io/kubernetes@"+KubernetesVersion, "sigs.k8s.io/gateway-api@"+gatewayVersion)
+	// Outside any module, it fetches exactly these.
+	dirs, err := download(os.TempDir(), "k8s.io/kubernetes@"+KubernetesVersion, "sigs.k8s.io/gateway-api@"+gatewayVersion)
 	if err != nil {
 		return "", err
 	}
 	out := map[string]map[string]any{}
-	meta, err := builtin(filepath.Join(dirs["k8s.io/kubernetes"], "api", "openapi-spec", "v3"), out)
+	meta, err := builtin(filepath.Join(dirs["k8s.io/kubernetes"].Dir, "api", "openapi-spec", "v3"), out)
 	if err != nil {
 		return "", err
 	}
-	gateway, _ := filepath.Glob(filepath.Join(dirs["sigs.k8s.io/gateway-api"], "config", "crd", "standard", "*.yaml"))
+	gateway, _ := filepath.Glob(filepath.Join(dirs["sigs.k8s.io/gateway-api"].Dir, "config", "crd", "standard", "*.yaml"))
 	if len(gateway) == 0 {
-		return "", fmt.Errorf("no CRDs in %s's config/crd/standard/", dirs["sigs.k8s.io/gateway-api"])
+		return "", fmt.Errorf("no CRDs in %s/config/crd/standard/", dirs["sigs.k8s.io/gateway-api"].Dir)
 	}
-	istioCRDs := filepath.Join(istioDir, "manifests", "charts", "base", "files", "crd-all.gen.yaml")
+	istioCRDs := filepath.Join(istio["istio.io/istio"].Dir, "manifests", "charts", "base", "files", "crd-all.gen.yaml")
 	for _, file := range append(gateway, istioCRDs) {
 		if err := crds(file, meta, out); err != nil {
 			return "", fmt.Errorf("%s: %w", file, err)
@@ -166,26 +167,29 @@ func Schemas(top string) (string, error) {
 	return dir, nil
 }
 
-// download returns the folders of these modules (path@version) in Go's module cache, fetching
-// them from the Go module proxy if they are not there yet.
-func download(modules ...string) (map[string]string, error) {
-	// Outside any module, `go mod download` fetches exactly these.
-	listed, err := goOutput(os.TempDir(), append([]string{"mod", "download", "-json"}, modules...)...)
+// module is one that `go mod download -json` fetched.
+type module struct{ Path, Version, Dir, Error string }
+
+// download returns these modules (path@version, or path: the version the module in dir requires)
+// by path, with their folders in Go's module cache, fetching them from the Go module proxy if
+// they are not there yet.
+func download(dir string, modules ...string) (map[string]module, error) {
+	listed, err := goOutput(dir, append([]string{"mod", "download", "-json"}, modules...)...)
 	if err != nil {
 		return nil, err
 	}
-	dirs := map[string]string{}
+	found := map[string]module{}
 	for d := json.NewDecoder(strings.NewReader(listed)); d.More(); {
-		var m struct{ Path, Dir, Error string }
+		var m module
 		if err := d.Decode(&m); err != nil {
 			return nil, err
 		}
 		if m.Error != "" {
 			return nil, fmt.Errorf("go mod download %s: %s", m.Path, m.Error)
 		}
-		dirs[m.Path] = m.Dir
+		found[m.Path] = m
 	}
-	return dirs, nil
+	return found, nil
 }
 
 // write makes dir, with out's schemas as files (by their names in Layout), at once: it is
