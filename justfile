@@ -14,7 +14,7 @@ run:
 test:
     scripts/test
 
-# shellcheck, cargo fmt --check, clippy -D warnings, go vet.
+# shellcheck, yamllint, cargo fmt --check, clippy -D warnings, go vet.
 lint:
     scripts/test lint
 
