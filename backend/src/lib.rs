@@ -77,6 +77,12 @@ pub fn build(
         routes.service(
             web::scope("")
                 .wrap(from_fn(faults::inject))
+                // First: the labs call `/version` most, and actix tries routes in order
+                // (to route a request, and again for its metric's route label).
+                .configure(own_routes)
+                .service(
+                    web::resource("/version").default_service(device::method_not_allowed("GET")),
+                )
                 .service(get("/name", common::name))
                 .service(get("/ping", common::ping))
                 .service(get("/headers", common::headers))
@@ -95,11 +101,6 @@ pub fn build(
                         .route(web::patch().to(device::patch))
                         .route(web::delete().to(device::delete))
                         .default_service(device::method_not_allowed("GET, PATCH, DELETE")),
-                )
-                .configure(own_routes)
-                // The service's own `GET /version` (own_routes) answers first.
-                .service(
-                    web::resource("/version").default_service(device::method_not_allowed("GET")),
                 )
                 // Any other path: Eve's JSON 404.
                 .default_service(web::to(device::not_found)),

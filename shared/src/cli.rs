@@ -25,7 +25,8 @@ pub async fn run<E: Display>(
         Ok(format) => format,
         Err(error) => return fail(service, error),
     };
-    crate::telemetry::init_logging(format);
+    // Held to the end: dropping it writes the lines still queued.
+    let _log_writer = crate::telemetry::init_logging(format);
     let app = match start(&Env) {
         Ok(app) => app,
         Err(error) => return fail(service, error),

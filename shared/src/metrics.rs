@@ -53,7 +53,7 @@ impl Metrics {
     /// Counts and times one request (see `telemetry::observe_requests`).
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, status_label(status)])
             .inc();
         self.duration
             .with_label_values(&[method, route])
@@ -67,6 +67,16 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// A status code as a label, without an allocation per request: HTTP status
+/// codes have three digits.
+fn status_label(status: u16) -> &'static str {
+    static LABELS: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (0..1000).map(|code| code.to_string()).collect());
+    LABELS
+        .get(usize::from(status))
+        .map_or("other", String::as_str)
 }
 
 impl Default for Metrics {

@@ -1,11 +1,24 @@
 //! Logs: one global `tracing` subscriber, set up in `main`.
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+
 use crate::config::LogFormat;
+
+/// Log lines waiting for stdout at most; past it, a request waits for the
+/// writer rather than a line being dropped (the labs read every access line).
+/// About 1 MB at the access line's ~250 bytes.
+pub const MAX_QUEUED_LINES: usize = 4096;
 
 /// Sets up the global log subscriber: text or JSON lines on stdout, level
 /// from `RUST_LOG` (e.g. `info`, or `info,shared::propagation=debug`).
 /// Text is coloured only on a terminal (see [`colour`]).
-pub fn init_logging(format: LogFormat) {
+///
+/// Lines are written by a thread of their own (tracing-appender), in one
+/// `write` per batch: a request formats its line and goes on, instead of
+/// taking stdout's lock and making a system call each. The returned guard
+/// writes what is queued when dropped: keep it until the service ends.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_logging(format: LogFormat) -> WorkerGuard {
     use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
     let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
@@ -16,20 +29,25 @@ pub fn init_logging(format: LogFormat) {
                 .parse()
                 .expect("a valid default filter")
         });
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(MAX_QUEUED_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     let result = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_ansi(colour(
+            .with(layer.with_ansi(colour(
                 std::io::stdout().is_terminal(),
                 std::env::var_os("NO_COLOR"),
             )))
             .try_init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
-            .try_init(),
+        LogFormat::Json => registry.with(layer.json().flatten_event(true)).try_init(),
     };
     // Already set (several apps in one test process): keep the first.
     let _ = result;
+    guard
 }
 
 /// Colour for a person at a terminal only: a pod's log, a pipe or a file gets plain text, so

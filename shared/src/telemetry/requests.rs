@@ -24,7 +24,13 @@ pub async fn observe_requests(
     let path = clip(req.path()).to_string();
     // A mirrored copy keeps its Host (`beth`) on Istio >= 1.28: its request id is what
     // ties it to the request the other version served.
-    let host = clip(req.connection_info().host()).to_string();
+    let host = clip(
+        req.headers()
+            .get(actix_web::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+    )
+    .to_string();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let request_id = clip(
         req.headers()
