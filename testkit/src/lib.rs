@@ -1,10 +1,12 @@
 //! What the integration tests of every crate share:
 //!
+//! - [`hostile`]: the hostile requests, sized against the limits, and a raw client;
 //! - [`mongo`]: a real MongoDB wire server, a database per test;
 //! - [`service`]: start a service on port 0 and stop it as SIGTERM would;
 //! - [`stub`]: a stub HTTP backend that answers as told and records headers;
 //! - [`zipkin`]: a Zipkin collector stand-in that records spans.
 
+pub mod hostile;
 pub mod mongo;
 pub mod service;
 pub mod stub;

@@ -8,5 +8,6 @@ mod faults;
 mod fuzz;
 mod hardening;
 mod helpers;
+mod hostile;
 mod resilience;
 mod shutdown;

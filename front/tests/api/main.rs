@@ -2,6 +2,7 @@
 
 mod browser;
 mod helpers;
+mod hostile;
 mod page;
 mod propagation;
 mod signin;
