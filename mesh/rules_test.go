@@ -534,15 +534,12 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: beth-v03}
 spec:
-  selector: {matchLabels: {app: beth, version: v03}}
   template:
     metadata: {labels: {app: beth, version: v03}}
     spec:
       serviceAccountName: beth
-      containers:
-        - name: beth
-          image: localhost:32000/beth:0.3
-          ports: [{name: http, containerPort: 8080}, {name: http-metrics, containerPort: 8000}]
+      containers: [{name: beth, image: "localhost:32000/beth:0.3", ports: [{name: http, containerPort: 8080}, {name: http-metrics, containerPort: 8000}]}]
+  selector: {matchLabels: {app: beth, version: v03}}
 ---
 apiVersion: v1
 kind: Service
@@ -632,8 +629,8 @@ func testRule(t *testing.T, r rule, cases ...brokenCase) {
 
 func TestRulesNamespaces(t *testing.T) {
 	testRule(t, ruleNamespaces,
-		brokenCase{name: "namespace in a file", old: "metadata: {name: beth-v03}\nspec:\n  selector: {matchLabels",
-			new: "metadata: {name: beth-v03, namespace: default}\nspec:\n  selector: {matchLabels", want: "metadata.namespace is set"})
+		brokenCase{name: "namespace in a file", old: "metadata: {name: beth-v03}\nspec:\n  template",
+			new: "metadata: {name: beth-v03, namespace: default}\nspec:\n  template", want: "metadata.namespace is set"})
 }
 
 func TestRulesPodTemplates(t *testing.T) {
@@ -646,9 +643,9 @@ func TestRulesPodTemplates(t *testing.T) {
 
 func TestRulesContainers(t *testing.T) {
 	testRule(t, ruleContainers,
-		brokenCase{name: "image outside the registry", old: "image: localhost:32000/beth:0.3", new: "image: docker.io/beth:0.3",
+		brokenCase{name: "image outside the registry", old: `image: "localhost:32000/beth:0.3"`, new: `image: "docker.io/beth:0.3"`,
 			want: "not localhost:32000/<name>:<tag>"},
-		brokenCase{name: "image of another app", old: "image: localhost:32000/beth:0.3", new: "image: localhost:32000/aleph:0.3",
+		brokenCase{name: "image of another app", old: `image: "localhost:32000/beth:0.3"`, new: `image: "localhost:32000/aleph:0.3"`,
 			want: "runs aleph in a pod labelled app=beth"},
 		brokenCase{name: "probe path", old: "path: /readyz", new: "path: /ready", want: `readinessProbe path "/ready"`},
 		brokenCase{name: "probe port", old: "port: http}}", new: "port: web}}", want: `livenessProbe port web of container "beth" is not a container port`})
@@ -658,8 +655,8 @@ func TestRulesDeployments(t *testing.T) {
 	testRule(t, ruleDeployments,
 		brokenCase{name: "container not named after the app", old: "        - name: beth\n          image: localhost:32000/beth:0.1",
 			new: "        - name: app\n          image: localhost:32000/beth:0.1", want: `no container named after the app "beth"`},
-		brokenCase{name: "Deployment named after neither app nor version", old: "metadata: {name: beth-v03}\nspec:\n  selector: {matchLabels",
-			new: "metadata: {name: beth-new}\nspec:\n  selector: {matchLabels", want: `neither its app "beth" nor <app>-<version>`},
+		brokenCase{name: "Deployment named after neither app nor version", old: "metadata: {name: beth-v03}\nspec:\n  template",
+			new: "metadata: {name: beth-new}\nspec:\n  template", want: `neither its app "beth" nor <app>-<version>`},
 		brokenCase{name: "selector not matching the template", old: "selector: {matchLabels: {app: beth, version: v03}}",
 			new: "selector: {matchLabels: {app: beth, version: v02}}", want: "does not match the pod template labels"},
 		brokenCase{name: "overlapping Deployment selectors", old: "selector: {matchLabels: {app: beth, version: v03}}",
