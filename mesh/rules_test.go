@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"unicode"
@@ -161,14 +161,7 @@ func (m *manifests) selected(selector map[string]string, kind string) []podTempl
 	return out
 }
 
-func (m *manifests) appNames() string {
-	var names []string
-	for a := range m.apps {
-		names = append(names, a)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
+func (m *manifests) appNames() string { return strings.Join(slices.Sorted(maps.Keys(m.apps)), ", ") }
 
 // failure is one line of a rule's failures: file, document, what is wrong.
 func failure(o Object, format string, args ...any) string {
