@@ -8,6 +8,9 @@ import (
 	"strings"
 )
 
+// Registry is where the lab's images are pushed and pulled from: <Registry>/<service>:<tag>.
+const Registry = "localhost:32000"
+
 // Stage is one row of labs/stages.tsv: an image of the lab and what it must show.
 type Stage struct {
 	Service, Tag, Patch, Version, Shows string

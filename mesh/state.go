@@ -16,6 +16,9 @@ import (
 // Namespace is where every page applies the app (`-n staging`).
 const Namespace = "staging"
 
+// GatewayAPIGroup is the Gateway API's group (apiVersion gateway.networking.k8s.io/v1).
+const GatewayAPIGroup = "gateway.networking.k8s.io"
+
 // Object is one Kubernetes object as a page leaves it in the cluster, with the file it came from.
 type Object struct {
 	Doc    map[string]any
@@ -34,7 +37,7 @@ func (o Object) key() string { return o.Kind() + "/" + o.Namespace() + "/" + o.N
 
 // IsGatewayAPI says whether the object is one of the Gateway API's kinds.
 func (o Object) IsGatewayAPI() bool {
-	return strings.HasPrefix(str(o.Doc, "apiVersion"), "gateway.networking.k8s.io/")
+	return strings.HasPrefix(str(o.Doc, "apiVersion"), GatewayAPIGroup+"/")
 }
 
 // IsIstio says whether the object is one of Istio's own kinds.
