@@ -133,11 +133,11 @@ var prefixes = map[string]bool{"sudo": true, "env": true, "nohup": true, "exec":
 func (b *Block) Commands() ([]Command, error) {
 	file, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(b.Text()), "")
 	if err != nil {
-		line := b.Line + 1
+		line, msg := b.Line+1, err.Error()
 		if pe, ok := err.(syntax.ParseError); ok {
-			line = b.Line + int(pe.Pos.Line())
+			line, msg = b.Line+int(pe.Pos.Line()), pe.Text
 		}
-		return nil, Problem{b.Page, line, "cannot read this shell line: " + err.Error()}
+		return nil, Problem{b.Page, line, "cannot read this shell line: " + msg}
 	}
 	var out []Command
 	syntax.Walk(file, func(n syntax.Node) bool {
