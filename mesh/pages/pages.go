@@ -311,7 +311,7 @@ func ReadRepo(root string) (*Repo, error) {
 	registry := regexp.MustCompile(`\$\{REGISTRY[^}]*\}`)
 	for name, s := range compose.Services {
 		r.Compose[name] = s.Profiles
-		if m := Image.FindStringSubmatch(" " + registry.ReplaceAllString(s.Image, Registry)); m != nil &&
+		if m := Image.FindStringSubmatch(registry.ReplaceAllString(s.Image, Registry)); m != nil &&
 			len(stages.Tags(m[1])) == 0 {
 			r.BuildOnly[m[1]] = true
 		}

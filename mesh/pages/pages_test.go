@@ -388,6 +388,7 @@ func TestPagesKubectl(t *testing.T) {
 		{"wrong Gateway API gateway Service", "get svc front-gateway-istio -n", "get svc front-gateway -n", `no Service "front-gateway"`},
 		{"kubectl without -n", "kubectl get svc front -n staging\nkubectl get svc istio", "kubectl get svc front\nkubectl get svc istio", "kubectl get without -n staging"},
 		{"kubectl in a command substitution", "get svc front -n staging -o", "get svc frnt -n staging -o", `no Service "frnt"`},
+		{"a line the shell cannot read", "build loader\n", "build loader )\n", "labs/broken.md:15: cannot read this shell line"},
 	})
 }
 
@@ -475,7 +476,7 @@ func imagesRule(g *Guide) []Problem {
 	var ps []Problem
 	r := g.Repo
 	for _, p := range g.Pages {
-		lines := p.Prose
+		lines := slices.Clone(p.Prose)
 		for _, b := range p.Blocks {
 			lines = append(lines, b.Lines...)
 		}
