@@ -42,10 +42,14 @@ build-stages *args:
 bench *args:
     scripts/bench {{args}}
 
-# Release builds under steady mixed traffic for a while (default 10 minutes). Not in CI.
+# Release builds under hostile requests: each service inside its pod's memory (in `test`).
+memory:
+    scripts/test memory
+
+# Release builds under the loader's steady mixed traffic, e.g. `just soak 1h`. Not in CI.
 soak *args:
-    cargo build --release --locked -p front -p aleph -p beth
-    scripts/soak {{args}}
+    cargo build --release --locked -p front -p aleph -p beth -p loader -p release-checks
+    target/release/soak {{args}}
 
 # What CI runs (.ci/run, after it installs the tools): every check, images too.
 ci:
