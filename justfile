@@ -40,7 +40,8 @@ build-stages *args:
 
 # Release builds side by side: requests/s, latency, RSS (needs wrk). Not in CI: noisy machines.
 bench *args:
-    scripts/bench {{args}}
+    cargo build --release --locked --bin front --bin aleph --bin bench --example hello
+    target/release/bench {{args}}
 
 # Release builds under hostile requests: each service inside its pod's memory (in `test`).
 memory:

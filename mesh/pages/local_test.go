@@ -17,7 +17,7 @@ import (
 // notLocal are the commands a ```sh local block must not run: they need a cluster, Docker, a
 // build or the services.
 var notLocal = set("kubectl", "istioctl", "docker", "docker-compose", "cargo", "curl", "helm", "microk8s",
-	"scripts/run-local", "scripts/test", "scripts/bench", "scripts/build-stages")
+	"scripts/run-local", "scripts/test", "scripts/build-stages", "just")
 
 const localTimeout = 120 * time.Second
 

@@ -50,14 +50,14 @@ impl Service {
         })
     }
 
-    pub async fn ready(&self) -> Result<(), String> {
-        for _ in 0..200 {
-            let answer = get(&self.address, "/readyz").await;
+    /// Waits (10 s at most) until `path` answers 200.
+    pub async fn ready(&self, path: &str) -> Result<(), String> {
+        for _ in 0..10_000 {
+            let answer = get(&self.address, path).await;
             if answer.status == Some(200) {
                 return Ok(());
             }
-            // front answers a stream 5 times a second (TRAFFIC_RATE): a dropped one frees its slot by then.
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Err(format!("{} did not become ready", self.name))
     }

@@ -1,5 +1,5 @@
 //! The benchmark's ceiling: a bare actix-web "hello" with nothing of ours in
-//! the way (no middleware, no propagation). `scripts/bench` runs it beside
+//! the way (no middleware, no propagation). `bench` (release-checks) runs it beside
 //! the services. `PORT` as the services (default 8080).
 
 use actix_web::{App, HttpServer, web};

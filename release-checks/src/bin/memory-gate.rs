@@ -60,10 +60,10 @@ async fn run(bin_dir: &Path) -> Result<Vec<String>, String> {
             ("MONGO_DBNAME", &database),
         ],
     )?;
-    aleph.ready().await?;
+    aleph.ready("/readyz").await?;
     let backends = format!("{0},{0}", aleph.address);
     let front = Service::start(bin_dir, "front", &[("BACKENDS", &backends)])?;
-    front.ready().await?;
+    front.ready("/readyz").await?;
     println!(
         "aleph on {}, front on {}, MongoDB {} (database {database})",
         aleph.address,

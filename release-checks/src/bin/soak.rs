@@ -93,11 +93,11 @@ async fn run(bin_dir: &Path, duration: Duration) -> Result<Vec<String>, String> 
         "beth",
         &[("MONGODB_URI", uri), ("MONGO_DBNAME", &beth_db)],
     )?;
-    aleph.ready().await?;
-    beth.ready().await?;
+    aleph.ready("/readyz").await?;
+    beth.ready("/readyz").await?;
     let backends = format!("{},{}", aleph.address, beth.address);
     let front = Service::start(bin_dir, "front", &[("BACKENDS", &backends)])?;
-    front.ready().await?;
+    front.ready("/readyz").await?;
     let services = [&front, &aleph, &beth];
     let ready: Vec<u64> = services.iter().map(|s| s.status_kib("VmRSS")).collect();
     println!(
