@@ -22,7 +22,8 @@ COPY aleph/Cargo.toml aleph/
 COPY beth/Cargo.toml beth/
 COPY loader/Cargo.toml loader/
 COPY testkit/Cargo.toml testkit/
-RUN for crate in shared backend front aleph beth loader testkit; do mkdir -p $crate/src && : > $crate/src/lib.rs; done \
+COPY release-checks/Cargo.toml release-checks/
+RUN for crate in shared backend front aleph beth loader testkit release-checks; do mkdir -p $crate/src && : > $crate/src/lib.rs; done \
  && for bin in front aleph beth loader; do echo 'fn main() {}' > $bin/src/main.rs; done \
  && cargo build --release --locked -p front -p aleph -p beth -p loader
 # 2. The shared crates.

@@ -18,6 +18,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// A backend on `server` whose devices live in `database` at
+    /// `mongodb_uri`, with no fault injected (tests, and code that embeds it).
+    pub fn with_database(server: ServerConfig, mongodb_uri: &str, database: &str) -> Self {
+        Self {
+            server,
+            mongodb_uri: mongodb_uri.to_string(),
+            mongo_dbname: Some(database.to_string()),
+            faults: FaultSettings::default(),
+        }
+    }
+
     pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
         Ok(Self {
             server: ServerConfig::from_source(source)?,

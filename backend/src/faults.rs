@@ -155,6 +155,8 @@ impl Faults {
 /// Why a `PUT /faults` changed nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
+    #[error("the body is larger than {limit} bytes", limit = MAX_BODY)]
+    TooLarge,
     #[error("the body must be a JSON object such as {{\"error_rate\": 0.5}}: {0}")]
     NotAnObject(String),
     #[error("`{field}` must be {rule}; nothing was changed")]
@@ -210,9 +212,7 @@ pub async fn change(
     body: web::Bytes,
 ) -> Result<HttpResponse, FaultError> {
     if body.len() > MAX_BODY {
-        return Err(FaultError::NotAnObject(format!(
-            "the body is larger than {MAX_BODY} bytes"
-        )));
+        return Err(FaultError::TooLarge);
     }
     let fields = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Object(fields)) => fields,

@@ -53,9 +53,9 @@ pub struct Latency {
 
 /// The most distinct answers counted by name; more are counted together, so
 /// a backend that answers something new every time cannot grow the loader.
-pub const MAX_ANSWERS: usize = 32;
+const MAX_ANSWERS: usize = 32;
 /// Where the answers beyond [`MAX_ANSWERS`] are counted.
-pub const OTHER_ANSWERS: &str = "(other answers)";
+const OTHER_ANSWERS: &str = "(other answers)";
 
 /// Latencies from 1 µs to 10 minutes, to 2 significant digits: a fixed few
 /// kilobytes however long the run.
@@ -104,7 +104,7 @@ impl Tally {
             .saturating_record(sample.latency.as_micros().try_into().unwrap_or(u64::MAX));
     }
 
-    pub fn merge(&mut self, other: &Tally) {
+    fn merge(&mut self, other: &Tally) {
         self.requests += other.requests;
         self.succeeded += other.succeeded;
         for (answer, count) in &other.answers {

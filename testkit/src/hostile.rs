@@ -15,8 +15,8 @@ const MIB: usize = 1024 * KIB;
 /// actix-http 3 refuses a request head over 128 KiB or with more than 96 header
 /// lines (431; `MAX_BUFFER_SIZE`, `MAX_HEADERS` in its h1/decoder.rs): "long"
 /// headers stay under both and reach the handlers, "too long" go past them.
-pub const HEAD_LIMIT: usize = 128 * KIB;
-pub const HEADER_LINES_LIMIT: usize = 96;
+const HEAD_LIMIT: usize = 128 * KIB;
+const HEADER_LINES_LIMIT: usize = 96;
 const METHOD_BYTES: usize = 20 * KIB;
 /// The http crate takes a request target of at most 65534 bytes: a long path
 /// that reaches the router, the metrics and the spans stays under it.

@@ -13,7 +13,7 @@ pub mod stub;
 pub mod zipkin;
 
 pub use mongo::{database, mongodb_uri};
-pub use service::{Running, backend_config, server_config};
+pub use service::{Running, server_config};
 
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {

@@ -56,20 +56,3 @@ impl Running {
         self.address.trim_start_matches("http://").to_string()
     }
 }
-
-/// Settings for a backend (aleph, beth) whose devices live in a database of
-/// its own, named after `prefix`, in the test MongoDB.
-pub fn backend_config(prefix: &str) -> backend::Config {
-    backend_config_at(crate::mongodb_uri(), &crate::database(prefix))
-}
-
-/// Settings for a backend whose devices live in `database` at `mongodb_uri`,
-/// with no fault injected.
-pub fn backend_config_at(mongodb_uri: &str, database: &str) -> backend::Config {
-    backend::Config {
-        server: server_config(),
-        mongodb_uri: mongodb_uri.to_string(),
-        mongo_dbname: Some(database.to_string()),
-        faults: Default::default(),
-    }
-}

@@ -5,7 +5,12 @@ mod readme;
 use std::time::{Duration, Instant};
 
 async fn spawn_aleph() -> String {
-    let app = aleph::build(&testkit::backend_config("t")).expect("aleph starts");
+    let app = aleph::build(&backend::Config::with_database(
+        testkit::server_config(),
+        testkit::mongodb_uri(),
+        &testkit::database("t"),
+    ))
+    .expect("aleph starts");
     testkit::Running::start(app).address
 }
 

@@ -22,7 +22,12 @@ fn device_examples() -> String {
 
 #[tokio::test]
 async fn the_readme_curl_examples_work_against_aleph() {
-    let app = aleph::build(&testkit::backend_config("readme")).expect("aleph starts");
+    let app = aleph::build(&backend::Config::with_database(
+        testkit::server_config(),
+        testkit::mongodb_uri(),
+        &testkit::database("readme"),
+    ))
+    .expect("aleph starts");
     let address = testkit::Running::start(app).address;
 
     let script = device_examples();

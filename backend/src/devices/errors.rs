@@ -60,9 +60,9 @@ impl DeviceError {
 impl From<StoreError> for DeviceError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(detail) => {
+            StoreError::Unavailable(_) | StoreError::TimedOut(_) => {
                 // The driver's words are for the log: they name hosts and internals.
-                tracing::warn!(%detail, "MongoDB is unavailable");
+                tracing::warn!(error = %chain(&error), "MongoDB is unavailable");
                 Self::Unavailable("MongoDB is unavailable".into())
             }
             StoreError::Refused(code) => Self::BadRequest(format!(
@@ -71,8 +71,8 @@ impl From<StoreError> for DeviceError {
             StoreError::NotFound => Self::NotFound,
             StoreError::EtagMismatch => Self::EtagMismatch,
             StoreError::Duplicate { name, .. } => Self::invalid(name_taken(&name)),
-            StoreError::Corrupt(detail) => {
-                tracing::warn!(%detail, "a stored device does not fit the schema");
+            StoreError::Corrupt(_) => {
+                tracing::warn!(error = %chain(&error), "a stored device does not fit the schema");
                 Self::Conflict(
                     "The stored device does not fit the schema (written by something else): it can be read, not changed".into(),
                 )
@@ -127,6 +127,18 @@ impl ResponseError for DeviceError {
         }
         response.json(body)
     }
+}
+
+/// An error and its sources, `outer: inner: ...`, for the log.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether the one issue is a name in use.

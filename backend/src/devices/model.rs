@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 pub type Issues = BTreeMap<String, String>;
 
 /// The fields of the schema, in Eve's order.
-pub const FIELDS: [&str; 4] = ["name", "uid", "type", "price"];
+const FIELDS: [&str; 4] = ["name", "uid", "type", "price"];
 
 /// Beyond Eve, which sets no limit: larger bodies get 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -37,7 +37,7 @@ pub const MAX_TEXT_CHARS: usize = 256;
 const TOO_LONG: &str = "max length is 256";
 
 /// The most issues one document reports; beyond, one line says how many more.
-pub const MAX_ISSUES: usize = 20;
+const MAX_ISSUES: usize = 20;
 
 /// How much of a client's text an issue quotes back.
 const QUOTED_CHARS: usize = 64;
@@ -249,7 +249,7 @@ pub fn parse_patch(value: &Value) -> Result<Patch, Issues> {
 }
 
 /// Eve's words for a duplicate name.
-pub fn not_unique(name: &str) -> String {
+fn not_unique(name: &str) -> String {
     format!("value '{name}' is not unique")
 }
 

@@ -5,7 +5,7 @@
 use mongodb::bson::{Bson, Document, oid::ObjectId};
 use serde_json::Value;
 
-pub const DEFAULT_MAX_RESULTS: u64 = 25;
+const DEFAULT_MAX_RESULTS: u64 = 25;
 /// Eve's `PAGINATION_LIMIT`: larger requests are clamped to it.
 pub const MAX_RESULTS_LIMIT: u64 = 50;
 
@@ -15,7 +15,7 @@ pub const QUERY_FIELDS: [&str; 8] = [
 ];
 
 /// The most fields one `sort` names (MongoDB allows 32).
-pub const MAX_SORT_FIELDS: usize = 32;
+const MAX_SORT_FIELDS: usize = 32;
 
 /// What a `sort` may be, as a regular expression (the API checks it, the
 /// OpenAPI document declares it): `-price,name` or `[("price", -1), ('name', 1)]`;

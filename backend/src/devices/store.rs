@@ -17,7 +17,7 @@ use tokio::sync::OnceCell;
 use super::model::{DeviceId, Fields, NewDevice, Patch};
 use shared::telemetry::{RequestTrace, end_span};
 
-pub const COLLECTION: &str = "device";
+const COLLECTION: &str = "device";
 
 /// How long an operation waits for a reachable MongoDB before the API answers 503.
 const SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -107,10 +107,13 @@ fn now() -> DateTime {
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// MongoDB cannot be reached or did not answer in time; the detail is for
-    /// the log, never for the client.
-    #[error("MongoDB is unavailable: {0}")]
-    Unavailable(String),
+    /// MongoDB cannot be reached; the driver's error, kept as the source, is
+    /// for the log, never for the client.
+    #[error("MongoDB is unavailable")]
+    Unavailable(#[source] mongodb::error::Error),
+    /// MongoDB did not answer within the operation's deadline.
+    #[error("MongoDB is unavailable: no answer within {0:?}")]
+    TimedOut(Duration),
     /// MongoDB refused the operation because of what the client sent (its
     /// error's code name, e.g. `BadValue`).
     #[error("MongoDB refused the request ({0})")]
@@ -122,8 +125,9 @@ pub enum StoreError {
     NotFound,
     #[error("Client and server etags don't match")]
     EtagMismatch,
-    #[error("a stored device does not fit the schema: {0}")]
-    Corrupt(String),
+    /// What the decoder said, kept as the source (for the log).
+    #[error("a stored device does not fit the schema")]
+    Corrupt(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A list insert failed part-way (`cause`), and these devices it had
     /// stored could not be removed before giving up.
     #[error("{cause}; {} device(s) of the list could not be removed", .left.len())]
@@ -134,10 +138,28 @@ pub enum StoreError {
 }
 
 /// Server errors that say MongoDB itself is not serving (shutting down,
-/// stepping down, timing out), not that the request was wrong.
-const SERVER_STATE_CODES: &[i32] = &[
-    6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436,
+/// stepping down, timing out), not that the request was wrong: MongoDB's
+/// error codes (src/mongo/base/error_codes.yml), by their names there.
+const SERVER_STATE_CODES: &[(i32, &str)] = &[
+    (6, "HostUnreachable"),
+    (7, "HostNotFound"),
+    (50, "MaxTimeMSExpired"),
+    (89, "NetworkTimeout"),
+    (91, "ShutdownInProgress"),
+    (189, "PrimarySteppedDown"),
+    (262, "ExceededTimeLimit"),
+    (9001, "SocketException"),
+    (10107, "NotWritablePrimary"),
+    (11600, "InterruptedAtShutdown"),
+    (11602, "InterruptedDueToReplStateChange"),
+    (13435, "NotPrimaryNoSecondaryOk"),
+    (13436, "NotPrimaryOrSecondary"),
 ];
+
+/// Whether a command error's code says the server is not serving.
+fn server_state(code: i32) -> bool {
+    SERVER_STATE_CODES.iter().any(|(known, _)| *known == code)
+}
 
 /// A write's error: when the unique index refused it, the name it could not
 /// take and the document's place in its list.
@@ -155,14 +177,14 @@ fn write_error(error: mongodb::error::Error, name: &str, index: usize) -> StoreE
 impl From<mongodb::error::Error> for StoreError {
     fn from(error: mongodb::error::Error) -> Self {
         match error.kind.as_ref() {
-            ErrorKind::Command(e) if !SERVER_STATE_CODES.contains(&e.code) => {
+            ErrorKind::Command(e) if !server_state(e.code) => {
                 StoreError::Refused(e.code_name.clone())
             }
             ErrorKind::Write(WriteFailure::WriteError(e)) => {
                 StoreError::Refused(e.code_name.clone().unwrap_or_else(|| e.code.to_string()))
             }
             ErrorKind::InvalidArgument { .. } => StoreError::Refused("InvalidArgument".into()),
-            _ => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Unavailable(error),
         }
     }
 }
@@ -214,10 +236,6 @@ impl Store {
         }
     }
 
-    pub fn database(&self) -> &str {
-        &self.inner.database
-    }
-
     async fn collection(&self) -> Result<Collection<StoredDevice>, StoreError> {
         let client = self
             .inner
@@ -225,11 +243,11 @@ impl Store {
             .get_or_try_init(|| async {
                 let mut options = ClientOptions::parse(&self.inner.uri)
                     .await
-                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    .map_err(StoreError::Unavailable)?;
                 options.server_selection_timeout = Some(SELECTION_TIMEOUT);
                 options.connect_timeout = Some(SELECTION_TIMEOUT);
                 options.app_name = Some(self.inner.database.clone());
-                Client::with_options(options).map_err(|e| StoreError::Unavailable(e.to_string()))
+                Client::with_options(options).map_err(StoreError::Unavailable)
             })
             .await?;
         Ok(client.database(&self.inner.database).collection(COLLECTION))
@@ -281,16 +299,14 @@ impl Store {
         );
         let result = tokio::time::timeout(OPERATION_DEADLINE, operation)
             .await
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(format!(
-                    "no answer within {OPERATION_DEADLINE:?}"
-                )))
-            });
+            .unwrap_or(Err(StoreError::TimedOut(OPERATION_DEADLINE)));
         if let Some(cx) = &span {
             let error = match &result {
-                Err(e @ (StoreError::Unavailable(_) | StoreError::Partial { .. })) => {
-                    Some(e.to_string())
-                }
+                Err(
+                    e @ (StoreError::Unavailable(_)
+                    | StoreError::TimedOut(_)
+                    | StoreError::Partial { .. }),
+                ) => Some(e.to_string()),
                 _ => None,
             };
             end_span(cx, None, error.as_deref());
@@ -327,7 +343,7 @@ impl Store {
             while cursor.advance().await? {
                 devices.push(
                     Document::try_from(cursor.current())
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        .map_err(|e| StoreError::Corrupt(e.into()))?,
                 );
             }
             Ok((devices, total))
@@ -359,7 +375,7 @@ impl Store {
         id: DeviceId,
     ) -> Result<StoredDevice, StoreError> {
         let document = self.get_document(trace, id).await?;
-        bson::from_document(document).map_err(|e| StoreError::Corrupt(e.to_string()))
+        bson::from_document(document).map_err(|e| StoreError::Corrupt(e.into()))
     }
 
     /// Which of `names` devices (other than `except`) already have.

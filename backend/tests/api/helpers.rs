@@ -19,7 +19,10 @@ pub async fn spawn_backend(config: Config) -> Running {
     Running::start(app)
 }
 
-pub use testkit::service::backend_config_at as config_for;
+/// A backend whose devices live in `database` at `mongodb_uri`.
+pub fn config_for(mongodb_uri: &str, database: &str) -> Config {
+    Config::with_database(testkit::server_config(), mongodb_uri, database)
+}
 
 pub async fn get(url: &str) -> (u16, String) {
     let response = reqwest::get(url).await.expect("the service answers");

@@ -5,7 +5,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 async fn spawn_beth() -> String {
-    let app = beth::build(&testkit::backend_config("t")).expect("beth starts");
+    let app = beth::build(&backend::Config::with_database(
+        testkit::server_config(),
+        testkit::mongodb_uri(),
+        &testkit::database("t"),
+    ))
+    .expect("beth starts");
     testkit::Running::start(app).address
 }
 

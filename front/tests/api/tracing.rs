@@ -11,7 +11,11 @@ use testkit::Running;
 use testkit::stub::{Behaviour, Stub};
 
 fn traced(endpoint: &str) -> backend::Config {
-    let mut config = testkit::backend_config("t");
+    let mut config = backend::Config::with_database(
+        testkit::server_config(),
+        testkit::mongodb_uri(),
+        &testkit::database("t"),
+    );
     config.server.zipkin_endpoint = Some(endpoint.to_string());
     config
 }

@@ -7,7 +7,7 @@ use crate::config::LogFormat;
 /// Log lines waiting for stdout at most; past it, a request waits for the
 /// writer rather than a line being dropped (the labs read every access line).
 /// About 1 MB at the access line's ~250 bytes.
-pub const MAX_QUEUED_LINES: usize = 4096;
+const MAX_QUEUED_LINES: usize = 4096;
 
 /// Sets up the global log subscriber: text or JSON lines on stdout, level
 /// from `RUST_LOG` (e.g. `info`, or `info,shared::propagation=debug`).
@@ -54,7 +54,7 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
 /// `kubectl logs deploy/beth beth | grep 'request_id="…"'` finds its line (escape codes would
 /// sit between the name and the `=`). `NO_COLOR` set to anything but "" turns it off too
 /// (no-color.org).
-pub fn colour(stdout_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+fn colour(stdout_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     stdout_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 

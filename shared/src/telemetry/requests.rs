@@ -88,7 +88,7 @@ pub async fn observe_requests(
 }
 
 /// The longest text from a request that a span attribute or a log line keeps.
-pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
+const MAX_ATTRIBUTE_BYTES: usize = 1024;
 
 /// `text`, cut to [`MAX_ATTRIBUTE_BYTES`] at a character boundary.
 pub fn clip(text: &str) -> &str {
@@ -104,7 +104,7 @@ pub fn clip(text: &str) -> &str {
 
 /// The method as a label: one of HTTP's standard methods, or `OTHER` for an
 /// invented one (a client must not add series or bytes to `/metrics`).
-pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+fn method_label(method: &actix_web::http::Method) -> &'static str {
     use actix_web::http::Method;
     const STANDARD: [(Method, &str); 9] = [
         (Method::GET, "GET"),

@@ -27,7 +27,7 @@ pub struct Tracing {
 
 impl Tracing {
     /// No tracing: trace headers are forwarded verbatim.
-    pub fn disabled() -> Self {
+    fn disabled() -> Self {
         Self::default()
     }
 
