@@ -85,22 +85,14 @@ pub fn string(source: &dyn Source, key: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h` or plain seconds (`10`, `1.5`).
+/// Parses `10s`, `500ms`, `2m`, `1h` (humantime's forms, as the loader's
+/// options) or plain seconds (`10`, `1.5`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(seconds).ok()
+    match text.parse::<f64>() {
+        Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
+        Err(_) => humantime::parse_duration(text).ok(),
+    }
 }
 
 /// How a service logs: human-readable text, or one JSON object per line.

@@ -27,17 +27,15 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let duration = match args
-        .next()
-        .as_deref()
-        .map(parse_duration)
-        .unwrap_or(Ok(600))
-    {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(error) => {
-            eprintln!("soak: {error}");
-            return ExitCode::from(2);
-        }
+    let duration = match args.next() {
+        None => Duration::from_secs(600),
+        Some(text) => match shared::config::parse_duration(&text) {
+            Some(duration) => duration,
+            None => {
+                eprintln!("soak: {text:?}: a duration is like 90s, 10m or 1h");
+                return ExitCode::from(2);
+            }
+        },
     };
     let bin_dir = args
         .next()
@@ -57,24 +55,6 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// `90s`, `10m`, `1h` or plain seconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        _ => return Err(format!("{text:?}: a duration is like 90s, 10m or 1h")),
-    };
-    number
-        .parse::<u64>()
-        .map(|n| n * scale)
-        .map_err(|_| format!("{text:?}: a duration is like 90s, 10m or 1h"))
 }
 
 async fn run(bin_dir: &Path, duration: Duration) -> Result<Vec<String>, String> {
