@@ -19,7 +19,7 @@ type Received struct {
 }
 
 // AppPod serves what a pod of aleph or beth serves at its stage, as labs/stages.tsv says the
-// stage behaves (what scripts/check-stages proves of the real builds): /version answers the
+// stage behaves (what scripts/stages check proves of the real builds): /version answers the
 // stage's version, after 2 s where it "shows" slow, a 500 on every other call where it shows
 // errors; the fault knobs of its environment (FAULT_ERROR_RATE, FAULT_ERROR_STATUS,
 // FAULT_DELAY, FAULT_DELAY_RATE) as the services read them; PUT /faults as SetFaults.

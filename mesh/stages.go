@@ -1,11 +1,10 @@
 package mesh
 
 import (
-	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 )
 
@@ -20,31 +19,25 @@ type Stage struct {
 // Stages are the rows of labs/stages.tsv, in stage order.
 type Stages []Stage
 
-// shows is what the stage list's "shows" column may say (labs/stages.tsv's header).
-var shows = []string{"slow", "fast", "errors", "ok", "-"}
-
-// ReadStages reads labs/stages.tsv, the one list of the lab's images: the images app_test.go
-// serves, and the tags and patches the lab pages may name (mesh/pages).
+// ReadStages reads the stage list through its one reader, `scripts/stages list` (labs/stages.tsv,
+// checked): the images app_test.go serves, and the tags and patches the lab pages may name
+// (mesh/pages).
 func ReadStages(root string) (Stages, error) {
-	f, err := os.Open(filepath.Join(root, "labs", "stages.tsv"))
+	cmd := exec.Command("python3", filepath.Join(root, "scripts", "stages"), "list")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scripts/stages list: %w", err)
 	}
-	defer f.Close()
 	var stages Stages
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		line := strings.TrimSpace(scanner.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		cols := strings.Fields(line)
-		if len(cols) != 5 || !slices.Contains(shows, cols[4]) {
-			return nil, fmt.Errorf("labs/stages.tsv: %q: want 5 columns (service tag patch version shows), shows one of %v", line, shows)
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		cols := strings.Split(line, "\t")
+		if len(cols) != 5 {
+			return nil, fmt.Errorf("scripts/stages list: %q: want 5 columns", line)
 		}
 		stages = append(stages, Stage{cols[0], cols[1], cols[2], cols[3], cols[4]})
 	}
-	return stages, scanner.Err()
+	return stages, nil
 }
 
 // Tags lists the tags of a service's image, in stage order (none: not one of the lab's images).

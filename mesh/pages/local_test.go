@@ -150,7 +150,7 @@ func actualTree(copy, tmp string) (string, error) {
 // build (notLocal); a block that fails stops the later ones (they build on it). After each
 // block, the copy's tree must be the committed tree with the stage list's patches applied in
 // stage order up to the last one the pages applied: what a patch does is proven by
-// scripts/check-stages, which runs each stage; here, that the pages apply exactly those patches,
+// scripts/stages check, which runs each stage; here, that the pages apply exactly those patches,
 // in that order, and change nothing else.
 func localRule(g *Guide) []Problem {
 	var ps []Problem
