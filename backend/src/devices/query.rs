@@ -15,7 +15,7 @@ pub const QUERY_FIELDS: [&str; 8] = [
 ];
 
 /// The most fields one `sort` names (MongoDB allows 32).
-const MAX_SORT_FIELDS: usize = 32;
+pub(crate) const MAX_SORT_FIELDS: usize = 32;
 
 /// What a `sort` may be, as a regular expression (the API checks it, the
 /// OpenAPI document declares it): `-price,name` or `[("price", -1), ('name', 1)]`;

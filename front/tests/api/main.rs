@@ -5,6 +5,7 @@ mod helpers;
 mod hostile;
 mod page;
 mod propagation;
+mod readme;
 mod signin;
 mod tracing;
 mod traffic;

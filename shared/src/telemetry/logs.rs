@@ -4,6 +4,9 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
 use crate::config::LogFormat;
 
+/// The log filter's variable, tracing's usual one (read here, not through `config`).
+pub const LOG_FILTER: &str = "RUST_LOG";
+
 /// Log lines waiting for stdout at most; past it, a request waits for the
 /// writer rather than a line being dropped (the labs read every access line).
 /// About 1 MB at the access line's ~250 bytes.
@@ -21,7 +24,7 @@ const MAX_QUEUED_LINES: usize = 4096;
 pub fn init_logging(format: LogFormat) -> WorkerGuard {
     use std::io::IsTerminal;
     use tracing_subscriber::prelude::*;
-    let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
+    let filter: tracing_subscriber::filter::Targets = std::env::var(LOG_FILTER)
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {

@@ -10,6 +10,6 @@ pub mod logs;
 pub mod requests;
 pub mod traces;
 
-pub use logs::init_logging;
+pub use logs::{LOG_FILTER, init_logging};
 pub use requests::observe_requests;
 pub use traces::{RequestTrace, TelemetryError, Tracing, end_span};
