@@ -60,6 +60,31 @@ pub fn build(
     own_routes: fn(&mut web::ServiceConfig),
 ) -> Result<Application, StartError> {
     let tracing = Tracing::for_service(identity.name, config.server.zipkin_endpoint.as_deref())?;
+    let (routes, admin) = routes(identity, config, own_routes);
+    let app = Application::build_with_admin(&config.server, tracing, routes, admin)?;
+    tracing::info!(
+        service = identity.name,
+        address = %app.address(),
+        metrics_port = app.metrics_port(),
+        mongodb = %config.mongodb_uri,
+        database = config.mongo_dbname.as_deref().unwrap_or(identity.name),
+        "listening"
+    );
+    Ok(app)
+}
+
+/// A backend's route table and its admin port's (`/faults`), to mount: `build`
+/// serves them on their ports; handler tests mount them in-process
+/// (`actix_web::test::init_service`), with no port and no MongoDB until a
+/// device route is called.
+pub fn routes(
+    identity: Identity,
+    config: &Config,
+    own_routes: fn(&mut web::ServiceConfig),
+) -> (
+    impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+) {
     let database = config.mongo_dbname.as_deref().unwrap_or(identity.name);
     let store = web::Data::new(Store::new(&config.mongodb_uri, database));
     let countdown = web::Data::new(PingCountdown::default());
@@ -112,16 +137,7 @@ pub fn build(
             .route("/faults", web::get().to(faults::show))
             .route("/faults", web::put().to(faults::change));
     };
-    let app = Application::build_with_admin(&config.server, tracing, routes, admin)?;
-    tracing::info!(
-        service = identity.name,
-        address = %app.address(),
-        metrics_port = app.metrics_port(),
-        mongodb = %config.mongodb_uri,
-        database,
-        "listening"
-    );
-    Ok(app)
+    (routes, admin)
 }
 
 /// A backend's `main`: config from the environment, then `build`.

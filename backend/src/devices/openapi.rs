@@ -48,6 +48,8 @@ pub fn document(title: &str, version: &str) -> Value {
             "description": "The alephbeth backend API: the Eve-compatible `device` resource on MongoDB, plus health and identity endpoints."
         },
         "paths": {
+            "/": {"get": {"summary": "Eve's home: the resources served", "responses": {"200": respond("links to the resources", &json!({"type": "object", "required": ["_links"], "properties": {"_links": {"type": "object"}}}))}}},
+            "/api-docs": {"get": {"summary": "This document", "responses": {"200": respond("an OpenAPI 3 document", &json!({"type": "object", "required": ["openapi", "paths"]}))}}},
             "/version": {"get": {"summary": "The service's version", "responses": {"200": text("the version, e.g. 0.1")}}},
             "/name": {"get": {"summary": "The service's title", "responses": {"200": text("e.g. Otomato Aleph Service")}}},
             "/ping": {"get": {"summary": "The original's countdown: waits 5 s, then 4 s, ... answering Pong 4 ... Pong 0", "responses": {"200": text("Pong N")}}},

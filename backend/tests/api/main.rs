@@ -10,4 +10,5 @@ mod hardening;
 mod helpers;
 mod hostile;
 mod resilience;
+mod routes;
 mod shutdown;
