@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::spawn_front;
+use crate::helpers::{backend_config, spawn_front};
 use testkit::Running;
 use testkit::stub::{Behaviour, Stub};
 
@@ -72,22 +72,8 @@ async fn run_in_chromium(script: &'static str, url: String) -> Option<String> {
 
 #[tokio::test]
 async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
-    let aleph = Running::start(
-        aleph::build(&backend::Config::with_database(
-            testkit::server_config(),
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
-    let beth = Running::start(
-        beth::build(&backend::Config::with_database(
-            testkit::server_config(),
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
+    let aleph = Running::start(aleph::build(&backend_config("t")).unwrap());
+    let beth = Running::start(beth::build(&backend_config("t")).unwrap());
     let front = spawn_front(
         &[&aleph.host_port(), &beth.host_port()],
         Duration::from_secs(10),

@@ -17,6 +17,15 @@ pub fn front_config(backends: &[&str], timeout: Duration) -> front::Config {
     }
 }
 
+/// A backend's settings, its devices in a database of its own (`prefix`_...).
+pub fn backend_config(prefix: &str) -> backend::Config {
+    backend::Config::with_database(
+        testkit::server_config(),
+        testkit::mongodb_uri(),
+        &testkit::database(prefix),
+    )
+}
+
 pub fn spawn_front(backends: &[&str], timeout: Duration) -> Running {
     Running::start(front::build(&front_config(backends, timeout)).expect("front starts"))
 }

@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use crate::helpers::{client, page, spawn_front};
+use crate::helpers::{backend_config, client, page, spawn_front};
 use testkit::Running;
 use testkit::stub;
 use testkit::stub::{Behaviour, Stub};
@@ -40,22 +40,8 @@ async fn the_page_shows_each_backend_and_what_went_wrong_with_it() {
 #[tokio::test]
 async fn backends_are_called_at_once_not_one_after_the_other() {
     // beth's /version takes 2 s: two beths in turn would take 4 s.
-    let beth_a = Running::start(
-        beth::build(&backend::Config::with_database(
-            testkit::server_config(),
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
-    let beth_b = Running::start(
-        beth::build(&backend::Config::with_database(
-            testkit::server_config(),
-            testkit::mongodb_uri(),
-            &testkit::database("t"),
-        ))
-        .unwrap(),
-    );
+    let beth_a = Running::start(beth::build(&backend_config("t")).unwrap());
+    let beth_b = Running::start(beth::build(&backend_config("t")).unwrap());
     let front = spawn_front(
         &[&beth_a.host_port(), &beth_b.host_port()],
         Duration::from_secs(10),

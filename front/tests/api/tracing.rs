@@ -6,16 +6,12 @@ use std::time::Duration;
 use serde_json::Value;
 use testkit::zipkin::Receiver;
 
-use crate::helpers::{client, front_config};
+use crate::helpers::{backend_config, client, front_config};
 use testkit::Running;
 use testkit::stub::{Behaviour, Stub};
 
 fn traced(endpoint: &str) -> backend::Config {
-    let mut config = backend::Config::with_database(
-        testkit::server_config(),
-        testkit::mongodb_uri(),
-        &testkit::database("t"),
-    );
+    let mut config = backend_config("t");
     config.server.zipkin_endpoint = Some(endpoint.to_string());
     config
 }
