@@ -42,6 +42,16 @@ async fn version() -> HttpResponse {
 
 pub fn build(config: &Config) -> Result<Application, StartError> {
     let tracing = Tracing::for_service("front", config.server.zipkin_endpoint.as_deref())?;
+    let app = Application::build(&config.server, tracing, routes(config)?)?;
+    tracing::info!(address = %app.address(), backends = ?config.backends, "front listening");
+    Ok(app)
+}
+
+/// front's route table, to mount: `build` serves it on its port; handler
+/// tests mount it in-process (`actix_web::test::init_service`), no port needed.
+pub fn routes(
+    config: &Config,
+) -> Result<impl Fn(&mut web::ServiceConfig) + Send + Clone + 'static, StartError> {
     let client = reqwest::Client::builder()
         .connect_timeout(config.backend_timeout)
         .pool_idle_timeout(Duration::from_secs(30))
@@ -56,7 +66,7 @@ pub fn build(config: &Config) -> Result<Application, StartError> {
         config.traffic_viewers,
         config.traffic_viewers_per_client,
     ));
-    let app = Application::build(&config.server, tracing, move |routes| {
+    Ok(move |routes: &mut web::ServiceConfig| {
         routes
             .app_data(state.clone())
             .app_data(traffic.clone())
@@ -75,7 +85,5 @@ pub fn build(config: &Config) -> Result<Application, StartError> {
             .route("/traffic/stream", web::get().to(traffic::stream))
             .route("/static/style.css", web::get().to(assets::style))
             .route("/static/traffic.js", web::get().to(assets::traffic_script));
-    })?;
-    tracing::info!(address = %app.address(), backends = ?config.backends, "front listening");
-    Ok(app)
+    })
 }

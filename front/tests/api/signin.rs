@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::helpers::{client, page, spawn_front};
+use crate::helpers::{client, front_config, page, spawn_front};
 use testkit::Running;
 use testkit::stub::{Behaviour, Stub};
 
@@ -78,9 +78,12 @@ async fn signing_in_never_redirects_to_another_site() {
     }
 }
 
+/// In-process: the route table mounted with `actix_web::test`, no port.
 #[tokio::test]
 async fn a_user_name_outside_the_rule_gets_a_400_page_and_no_cookie() {
-    let front = front().await;
+    use actix_web::{App, test};
+    let config = front_config(&[], Duration::from_secs(1));
+    let app = test::init_service(App::new().configure(front::routes(&config).unwrap())).await;
     for name in [
         "",
         "jane doe",
@@ -88,21 +91,16 @@ async fn a_user_name_outside_the_rule_gets_a_400_page_and_no_cookie() {
         "a;user=developer",
         &"x".repeat(65),
     ] {
-        let response = client()
-            .post(format!("{}/login", front.address))
-            .form(&[("username", name), ("passwd", "")])
-            .send()
-            .await
-            .unwrap();
+        let request = test::TestRequest::post()
+            .uri("/login")
+            .set_form([("username", name), ("passwd", "")])
+            .to_request();
+        let response = test::call_service(&app, request).await;
         assert_eq!(response.status(), 400, "{name:?}");
         assert!(response.headers().get("set-cookie").is_none());
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html")
-        );
-        let body = response.text().await.unwrap();
+        let content_type = response.headers().get("content-type").unwrap();
+        assert!(content_type.to_str().unwrap().starts_with("text/html"));
+        let body = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
         assert!(body.contains("1 to 64 characters"), "{body}");
         assert!(!body.contains("<script>alert"), "{body}");
     }
