@@ -40,8 +40,11 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
     let registry = tracing_subscriber::registry().with(filter);
     let layer = tracing_subscriber::fmt::layer().with_writer(writer);
     let result = match format {
+        // No clock in text lines: formatting the time was a tenth of `/version`'s
+        // throughput with the access log on, and a pod's lines get the runtime's
+        // (`kubectl logs --timestamps`, Loki). JSON lines keep theirs.
         LogFormat::Text => registry
-            .with(layer.with_ansi(colour(
+            .with(layer.without_time().with_ansi(colour(
                 std::io::stdout().is_terminal(),
                 std::env::var_os("NO_COLOR"),
             )))
