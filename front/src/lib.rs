@@ -18,7 +18,7 @@ mod traffic;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use shared::server::Application;
+use shared::server::{Application, get_only, method_not_allowed};
 use shared::telemetry::Tracing;
 
 pub use config::Config;
@@ -75,15 +75,36 @@ pub fn routes(
                     .limit(16 * 1024)
                     .error_handler(|error, _| FrontError::BadForm(error.to_string()).into()),
             )
-            .route("/", web::get().to(index::page))
-            .route("/backends", web::get().to(index::page))
-            .route("/login", web::post().to(signin::sign_in))
-            .route("/logout", web::get().to(signin::sign_out))
-            .route("/logout", web::post().to(signin::sign_out))
-            .route("/version", web::get().to(version))
-            .route("/traffic", web::get().to(traffic::page))
-            .route("/traffic/stream", web::get().to(traffic::stream))
-            .route("/static/style.css", web::get().to(assets::style))
-            .route("/static/traffic.js", web::get().to(assets::traffic_script));
+            // Another method on one of these paths: 405 with `Allow` (RFC 9110).
+            .service(get_only("/", index::page, method_not_allowed))
+            .service(get_only("/backends", index::page, method_not_allowed))
+            .service(
+                web::resource("/login")
+                    .route(web::post().to(signin::sign_in))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/logout")
+                    .route(web::get().to(signin::sign_out))
+                    .route(web::post().to(signin::sign_out))
+                    .default_service(method_not_allowed("GET, POST")),
+            )
+            .service(get_only("/version", version, method_not_allowed))
+            .service(get_only("/traffic", traffic::page, method_not_allowed))
+            .service(get_only(
+                "/traffic/stream",
+                traffic::stream,
+                method_not_allowed,
+            ))
+            .service(get_only(
+                "/static/style.css",
+                assets::style,
+                method_not_allowed,
+            ))
+            .service(get_only(
+                "/static/traffic.js",
+                assets::traffic_script,
+                method_not_allowed,
+            ));
     })
 }

@@ -125,3 +125,31 @@ async fn nothing_a_backend_or_a_visitor_sends_reaches_the_page_unescaped() {
     // A malformed user cookie is not a signed-in user.
     assert!(body.contains("Sign in"));
 }
+
+/// In-process: another method on one of front's paths gets 405 with `Allow`.
+#[tokio::test]
+async fn another_method_gets_405_naming_the_allowed_ones() {
+    use actix_web::http::{Method, header};
+    use actix_web::{App, test};
+    let config = crate::helpers::front_config(&[], Duration::from_secs(1));
+    let app = test::init_service(App::new().configure(front::routes(&config).unwrap())).await;
+    for (method, path, allow) in [
+        ("POST", "/", "GET"),
+        ("DELETE", "/version", "GET"),
+        ("GET", "/login", "POST"),
+        ("PUT", "/logout", "GET, POST"),
+        ("POST", "/traffic/stream", "GET"),
+    ] {
+        let request = test::TestRequest::default()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), 405, "{method} {path}");
+        assert_eq!(
+            response.headers().get(header::ALLOW).unwrap(),
+            allow,
+            "{method} {path}"
+        );
+    }
+}
