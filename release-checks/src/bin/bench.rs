@@ -1,16 +1,19 @@
 //! The release builds side by side, in one run, under wrk (`apt-get install wrk`).
 //!
 //!     cargo build --release -p front -p aleph -p release-checks --example hello
-//!     target/release/bench [--duration 10] [--connections 32] [--baseline DIR]
+//!     target/release/bench [--duration 10] [--connections 32] [--rounds 3] [--baseline DIR]
 //!
 //! Rows: a bare actix-web "hello" (shared/examples/hello.rs, the ceiling); aleph's
 //! `/version` without its access log (RUST_LOG=warn) and with it (info, the
 //! default: one line per request, which the mirroring lab reads); front's page
 //! (BACKENDS: aleph twice, as beth's 2 s delay is part of the lab). Each:
 //! requests/s, p50/p99 latency, non-2xx answers, ms from start to ready, RSS
-//! idle and after the load. `--baseline DIR` runs the same rows for the builds
-//! of front, aleph and hello in DIR, each row beside its baseline. Not run by
-//! CI: the machines are shared and noisy; compare figures within one run.
+//! idle and after the load, and requests/s as a share of hello's. `--baseline
+//! DIR` runs the same rows for the builds of front, aleph and hello in DIR,
+//! each row beside its baseline. Each set runs `--rounds` times, the sets
+//! taking turns, and each row shows its median round (by requests/s): one
+//! round moves by ±15% on a shared machine. Not run by CI: the machines are
+//! shared and noisy; compare figures within one run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,9 +31,12 @@ struct Run<'a> {
     path: &'a str,
 }
 
+#[derive(Clone)]
 struct Row {
     name: String,
     requests_per_second: f64,
+    /// requests/s as a share of hello's (set by `median`).
+    of_hello: f64,
     p50_ms: f64,
     p99_ms: f64,
     non_2xx: u64,
@@ -154,6 +160,7 @@ async fn measure(
         rows.push(Row {
             name: format!("{name}{label}"),
             requests_per_second,
+            of_hello: 0.0,
             p50_ms,
             p99_ms,
             non_2xx,
@@ -165,9 +172,29 @@ async fn measure(
     Ok(rows)
 }
 
+/// Per row, its median round by requests/s (the upper one of an even count);
+/// the share of hello taken against hello's median.
+fn median(rounds: Vec<Vec<Row>>) -> Vec<Row> {
+    let rows = rounds.first().map_or(0, Vec::len);
+    let mut medians: Vec<Row> = (0..rows)
+        .map(|row| {
+            let mut runs: Vec<&Row> = rounds.iter().map(|round| &round[row]).collect();
+            runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+            runs[runs.len() / 2].clone()
+        })
+        .collect();
+    let hello = medians
+        .first()
+        .map_or(f64::NAN, |row| row.requests_per_second);
+    for row in &mut medians {
+        row.of_hello = row.requests_per_second / hello;
+    }
+    medians
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (mut seconds, mut connections, mut baseline) = (10, 32, None::<PathBuf>);
+    let (mut seconds, mut connections, mut rounds, mut baseline) = (10, 32, 3, None::<PathBuf>);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let value = args.next();
@@ -178,24 +205,38 @@ async fn main() -> ExitCode {
             ("--connections", Some(v)) if v.parse::<u32>().is_ok() => {
                 connections = v.parse().unwrap_or(32)
             }
+            ("--rounds", Some(v)) if v.parse::<u32>().is_ok_and(|n| n > 0) => {
+                rounds = v.parse().unwrap_or(3)
+            }
             ("--baseline", Some(v)) => baseline = Some(PathBuf::from(v)),
             _ => {
-                eprintln!("usage: bench [--duration SECONDS] [--connections N] [--baseline DIR]");
+                eprintln!(
+                    "usage: bench [--duration SECONDS] [--connections N] [--rounds N] [--baseline DIR]"
+                );
                 return ExitCode::from(2);
             }
         }
     }
     let current = root().join("target/release");
+    let mut sets = vec![(current.as_path(), "", Vec::new())];
+    if let Some(dir) = &baseline {
+        sets.insert(0, (dir.as_path(), " [base]", Vec::new()));
+    }
     let rows = async {
-        let mut rows = measure(&current, "", seconds, connections).await?;
-        if let Some(dir) = &baseline {
-            let base = measure(dir, " [base]", seconds, connections).await?;
-            rows = base
-                .into_iter()
-                .zip(rows)
-                .flat_map(|(b, r)| [b, r])
-                .collect();
+        let count = sets.len();
+        for round in 0..rounds as usize {
+            // Turns: neither set always runs first.
+            for i in 0..count {
+                let (dir, label, runs) = &mut sets[(i + round) % count];
+                runs.push(measure(dir, label, seconds, connections).await?);
+            }
         }
+        let medians: Vec<Vec<Row>> = sets.into_iter().map(|(_, _, runs)| median(runs)).collect();
+        // Each row beside its baseline.
+        let rows = (0..medians[0].len())
+            .flat_map(|row| medians.iter().map(move |set| &set[row]))
+            .cloned()
+            .collect::<Vec<Row>>();
         Ok::<_, String>(rows)
     }
     .await;
@@ -211,14 +252,23 @@ async fn main() -> ExitCode {
         "\nwrk -t2 -c{connections} -d{seconds}s on {cpus} CPUs (wrk shares them with the services)\n"
     );
     println!(
-        "{:<30}{:>10}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}",
-        "endpoint", "req/s", "p50 ms", "p99 ms", "non-2xx", "start ms", "RSS idle", "RSS load"
+        "{:<30}{:>10}{:>9}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}",
+        "endpoint",
+        "req/s",
+        "/hello",
+        "p50 ms",
+        "p99 ms",
+        "non-2xx",
+        "start ms",
+        "RSS idle",
+        "RSS load"
     );
     for row in &rows {
         println!(
-            "{:<30}{:>10.0}{:>9.2}{:>9.2}{:>9}{:>10.1}{:>8.1}Mi{:>8.1}Mi",
+            "{:<30}{:>10.0}{:>8.0}%{:>9.2}{:>9.2}{:>9}{:>10.1}{:>8.1}Mi{:>8.1}Mi",
             row.name,
             row.requests_per_second,
+            row.of_hello * 100.0,
             row.p50_ms,
             row.p99_ms,
             row.non_2xx,
@@ -227,6 +277,9 @@ async fn main() -> ExitCode {
             mib(row.loaded_kib)
         );
     }
-    println!("\nstart ms: process start to ready (hello: to / 200).");
+    println!(
+        "\n{rounds} rounds, each row its median. /hello: requests/s as a share of hello's \
+         (its set's median). start ms: process start to ready (hello: to / 200)."
+    );
     ExitCode::SUCCESS
 }

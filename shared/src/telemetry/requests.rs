@@ -10,6 +10,7 @@ use actix_web::{Error, HttpMessage, web};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, TraceContextExt};
 
+use super::logs::AccessLine;
 use super::traces::{RequestSpan, Tracing, end_span};
 use crate::propagation::{REQUEST_ID, incoming_context};
 
@@ -21,24 +22,20 @@ pub async fn observe_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = method_label(req.method());
-    let path = clip(req.path()).to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    // Copies: the router needs the request to itself (a clone kept here panics).
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map_or("-", clip)
+            .to_string()
+    };
     // A mirrored copy keeps its Host (`beth`) on Istio >= 1.28: its request id is what
     // ties it to the request the other version served.
-    let host = clip(
-        req.headers()
-            .get(actix_web::http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-"),
-    )
-    .to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let request_id = clip(
-        req.headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-"),
-    )
-    .to_string();
+    let host = header(actix_web::http::header::HOST.as_str());
+    let request_id = header(REQUEST_ID);
+    let path = clip(req.path()).to_string();
     let metrics = req
         .app_data::<web::Data<crate::metrics::Metrics>>()
         .cloned();
@@ -76,14 +73,17 @@ pub async fn observe_requests(
     if let Some(metrics) = metrics {
         metrics.observe(method, &route, status, elapsed);
     }
-    let ms = (elapsed * 10_000.0).round() / 10.0;
-    let trace_id = trace_id.as_deref().unwrap_or("-");
-    // Probes come every few seconds: keep them out of the default log.
-    if matches!(route.as_str(), "/healthz" | "/readyz") {
-        tracing::debug!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
-    } else {
-        tracing::info!(target: "access", %method, %host, %path, status, ms, request_id, trace_id);
+    AccessLine {
+        method,
+        host: &host,
+        path: &path,
+        status,
+        ms: (elapsed * 10_000.0).round() / 10.0,
+        request_id: &request_id,
+        trace_id: trace_id.as_deref().unwrap_or("-"),
     }
+    // Probes come every few seconds: keep them out of the default log.
+    .log(matches!(route.as_str(), "/healthz" | "/readyz"));
     result
 }
 
