@@ -59,7 +59,7 @@ pub fn build(
     config: &Config,
     own_routes: fn(&mut web::ServiceConfig),
 ) -> Result<Application, StartError> {
-    let tracing = Tracing::for_service(identity.name, config.server.zipkin_endpoint.as_deref())?;
+    let tracing = Tracing::for_service(identity.name, &config.server.traces)?;
     let (routes, admin) = routes(identity, config, own_routes);
     let app = Application::build_with_admin(&config.server, tracing, routes, admin)?;
     tracing::info!(

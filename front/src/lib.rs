@@ -41,7 +41,7 @@ async fn version() -> HttpResponse {
 }
 
 pub fn build(config: &Config) -> Result<Application, StartError> {
-    let tracing = Tracing::for_service("front", config.server.zipkin_endpoint.as_deref())?;
+    let tracing = Tracing::for_service("front", &config.server.traces)?;
     let app = Application::build(&config.server, tracing, routes(config)?)?;
     tracing::info!(address = %app.address(), backends = ?config.backends, "front listening");
     Ok(app)

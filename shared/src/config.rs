@@ -116,8 +116,146 @@ pub struct ServerConfig {
     /// How long to keep serving with `/readyz` at 503 after SIGTERM, so that
     /// Kubernetes takes the pod out of its endpoints first (`SHUTDOWN_DELAY`).
     pub shutdown_delay: Duration,
-    /// `ZIPKIN_ENDPOINT`: export spans there when set.
+    /// Where spans go, if anywhere, and which are kept.
+    pub traces: TraceConfig,
+}
+
+/// Span export: to Zipkin's API, over OTLP, both, or (neither set) nowhere.
+/// The OTEL_* variables are the OpenTelemetry specification's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceConfig {
+    /// `ZIPKIN_ENDPOINT`: Zipkin's JSON API, e.g. http://zipkin.istio-system:9411/api/v2/spans.
     pub zipkin_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as it is, or `OTEL_EXPORTER_OTLP_ENDPOINT` with
+    /// `/v1/traces` added: OTLP over HTTP/protobuf.
+    pub otlp_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`: the name spans report (default: the service's own).
+    pub service_name: Option<String>,
+    /// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`.
+    pub sampler: TraceSampler,
+}
+
+/// Which traces are recorded (OTEL_TRACES_SAMPLER's values).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TraceSampler {
+    AlwaysOn,
+    AlwaysOff,
+    /// This share of trace ids (0 to 1).
+    Ratio(f64),
+    /// As the caller decided (its `sampled` flag); a trace that starts here by `root`.
+    ParentBased(TraceRoot),
+}
+
+/// How a [`TraceSampler::ParentBased`] decides for a trace that starts here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TraceRoot {
+    AlwaysOn,
+    AlwaysOff,
+    Ratio(f64),
+}
+
+impl Default for TraceSampler {
+    /// The specification's default: `parentbased_always_on`.
+    fn default() -> Self {
+        Self::ParentBased(TraceRoot::AlwaysOn)
+    }
+}
+
+impl TraceConfig {
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let http_url = |s: &str| {
+            (s.starts_with("http://") && s.len() > "http://".len()).then(|| Some(s.to_string()))
+        };
+        let zipkin_endpoint = read(
+            source,
+            "ZIPKIN_ENDPOINT",
+            None,
+            "an http:// URL such as http://zipkin.istio-system:9411/api/v2/spans",
+            http_url,
+        )?;
+        let otlp_endpoint = match read(
+            source,
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            None,
+            "an http:// URL such as http://jaeger-collector.istio-system:4318/v1/traces \
+             (HTTP/protobuf; no TLS: the sidecar encrypts)",
+            http_url,
+        )? {
+            Some(endpoint) => Some(endpoint),
+            // The specification: the signal's path is added to the general endpoint.
+            None => read(
+                source,
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                None,
+                "an http:// URL such as http://jaeger-collector.istio-system:4318 \
+                 (HTTP/protobuf; no TLS: the sidecar encrypts)",
+                http_url,
+            )?
+            .map(|base| format!("{}/v1/traces", base.trim_end_matches('/'))),
+        };
+        read(
+            source,
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            (),
+            "http/protobuf (the only OTLP transport built in)",
+            |s| (s == "http/protobuf").then_some(()),
+        )?;
+        read(
+            source,
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            (),
+            "http/protobuf (the only OTLP transport built in)",
+            |s| (s == "http/protobuf").then_some(()),
+        )?;
+        let service_name = read(
+            source,
+            "OTEL_SERVICE_NAME",
+            None,
+            "a name of 1 to 256 visible characters",
+            |s| {
+                (s.len() <= 256 && s.chars().all(|c| c.is_ascii_graphic()))
+                    .then(|| Some(s.to_string()))
+            },
+        )?;
+        let ratio = read(
+            source,
+            "OTEL_TRACES_SAMPLER_ARG",
+            1.0,
+            "a ratio from 0 to 1, such as 0.25",
+            |s| s.parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)),
+        )?;
+        let sampler = read(
+            source,
+            "OTEL_TRACES_SAMPLER",
+            TraceSampler::default(),
+            "always_on, always_off, traceidratio, parentbased_always_on, \
+             parentbased_always_off or parentbased_traceidratio",
+            |s| {
+                Some(match s {
+                    "always_on" => TraceSampler::AlwaysOn,
+                    "always_off" => TraceSampler::AlwaysOff,
+                    "traceidratio" => TraceSampler::Ratio(ratio),
+                    "parentbased_always_on" => TraceSampler::ParentBased(TraceRoot::AlwaysOn),
+                    "parentbased_always_off" => TraceSampler::ParentBased(TraceRoot::AlwaysOff),
+                    "parentbased_traceidratio" => {
+                        TraceSampler::ParentBased(TraceRoot::Ratio(ratio))
+                    }
+                    _ => return None,
+                })
+            },
+        )?;
+        Ok(Self {
+            zipkin_endpoint,
+            otlp_endpoint,
+            service_name,
+            sampler,
+        })
+    }
+
+    /// Whether any span leaves the service.
+    pub fn exports(&self) -> bool {
+        self.zipkin_endpoint.is_some() || self.otlp_endpoint.is_some()
+    }
 }
 
 impl ServerConfig {
@@ -134,16 +272,7 @@ impl ServerConfig {
             metrics_port: port(source, "METRICS_PORT", 8000)?,
             shutdown_grace: duration(source, "SHUTDOWN_GRACE", Duration::from_secs(10))?,
             shutdown_delay: duration(source, "SHUTDOWN_DELAY", Duration::from_secs(2))?,
-            zipkin_endpoint: read(
-                source,
-                "ZIPKIN_ENDPOINT",
-                None,
-                "an http:// URL such as http://zipkin.istio-system:9411/api/v2/spans",
-                |s| {
-                    (s.starts_with("http://") && s.len() > "http://".len())
-                        .then(|| Some(s.to_string()))
-                },
-            )?,
+            traces: TraceConfig::from_source(source)?,
         })
     }
 }
@@ -189,7 +318,8 @@ mod tests {
         assert_eq!(config.port, 8080);
         assert_eq!(config.metrics_port, 8000);
         assert_eq!(config.shutdown_grace, Duration::from_secs(10));
-        assert!(config.zipkin_endpoint.is_none());
+        assert_eq!(config.traces, TraceConfig::default());
+        assert!(!config.traces.exports());
     }
 
     #[test]
@@ -202,5 +332,52 @@ mod tests {
         let error =
             ServerConfig::from_source(&source(&[("ZIPKIN_ENDPOINT", "zipkin:9411")])).unwrap_err();
         assert_eq!(error.variable, "ZIPKIN_ENDPOINT");
+        for (variable, value) in [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "jaeger:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://jaeger:4318/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ("OTEL_SERVICE_NAME", "two words"),
+        ] {
+            let error = TraceConfig::from_source(&source(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.variable, variable);
+        }
+    }
+
+    #[test]
+    fn otlp_endpoints_as_the_specification_reads_them() {
+        let read = |pairs| TraceConfig::from_source(&source(pairs)).unwrap();
+        let general = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318/")]);
+        assert_eq!(
+            general.otlp_endpoint.as_deref(),
+            Some("http://jaeger:4318/v1/traces")
+        );
+        assert!(general.exports());
+        // The signal's own variable is taken as it is, and wins.
+        let both = read(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://collector:4318/spans",
+            ),
+        ]);
+        assert_eq!(
+            both.otlp_endpoint.as_deref(),
+            Some("http://collector:4318/spans")
+        );
+        let sampled = read(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ("OTEL_SERVICE_NAME", "aleph-canary"),
+        ]);
+        assert_eq!(
+            sampled.sampler,
+            TraceSampler::ParentBased(TraceRoot::Ratio(0.25))
+        );
+        assert_eq!(sampled.service_name.as_deref(), Some("aleph-canary"));
     }
 }

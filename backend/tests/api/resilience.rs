@@ -201,7 +201,7 @@ async fn when_mongodb_stops_and_returns_the_service_recovers_by_itself() {
 async fn every_mongodb_operation_is_a_child_span_of_the_request() {
     let zipkin = testkit::zipkin::Receiver::start();
     let mut config = config_for(testkit::mongodb_uri(), &testkit::database("traced"));
-    config.server.zipkin_endpoint = Some(zipkin.endpoint.clone());
+    config.server.traces.zipkin_endpoint = Some(zipkin.endpoint.clone());
     let app = spawn_backend(config).await;
     let api = Api::new(&app.address);
     api.post(device("traced", 1, "t", 1.0)).await;

@@ -12,7 +12,7 @@ use testkit::stub::{Behaviour, Stub};
 
 fn traced(endpoint: &str) -> backend::Config {
     let mut config = backend_config("t");
-    config.server.zipkin_endpoint = Some(endpoint.to_string());
+    config.server.traces.zipkin_endpoint = Some(endpoint.to_string());
     config
 }
 
@@ -26,7 +26,7 @@ async fn one_page_load_is_one_trace_across_front_aleph_and_beth() {
         &[&aleph.host_port(), &beth.host_port()],
         Duration::from_secs(5),
     );
-    config.server.zipkin_endpoint = Some(endpoint.clone());
+    config.server.traces.zipkin_endpoint = Some(endpoint.clone());
     let front = Running::start(front::build(&config).unwrap());
 
     let body = client()
@@ -96,7 +96,7 @@ async fn with_tracing_on_the_trace_id_is_kept_and_the_span_is_fronts_own() {
         version: "1.0",
     });
     let mut config = front_config(&[&backend.address], Duration::from_secs(2));
-    config.server.zipkin_endpoint = Some(endpoint);
+    config.server.traces.zipkin_endpoint = Some(endpoint);
     let front = Running::start(front::build(&config).unwrap());
 
     let trace_id = "463ac35c9f6413ad48485a3953bb6124";

@@ -1,90 +1,90 @@
 //! Traces: each [`Tracing`] has its own OpenTelemetry tracer provider named
 //! after its service (so several services in one test process still report
-//! as themselves), exported to Zipkin's API.
+//! as themselves), exported over OTLP, to Zipkin's API, or both.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{Error, HttpMessage, web};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider, SpanExporter,
 };
+
+use crate::config::{TraceConfig, TraceRoot, TraceSampler};
+
+/// How long one export may take; the span processor's thread waits, never a request.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Spans waiting for export at most (per exporter); past it new spans are dropped, so a
+/// collector that is down or slow costs memory up to this and no latency.
+const MAX_QUEUED_SPANS: usize = 2048;
+/// Spans in one export.
+const MAX_SPANS_PER_EXPORT: usize = 512;
+/// How often queued spans are sent.
+const EXPORT_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    #[error("cannot set up the Zipkin exporter for {endpoint}: {reason}")]
-    Exporter { endpoint: String, reason: String },
+    #[error("cannot set up the {protocol} exporter for {endpoint}: {reason}")]
+    Exporter {
+        protocol: &'static str,
+        endpoint: String,
+        reason: String,
+    },
 }
 
-/// One service's tracer: spans named after the service, exported to Zipkin,
-/// or nothing at all when no endpoint is configured.
+/// One service's tracer: spans named after the service, exported where
+/// [`TraceConfig`] says, or nothing at all when it names no endpoint.
 #[derive(Clone, Debug, Default)]
 pub struct Tracing {
     inner: Option<(SdkTracerProvider, SdkTracer)>,
 }
 
 impl Tracing {
-    /// No tracing: trace headers are forwarded verbatim.
-    fn disabled() -> Self {
-        Self::default()
-    }
-
-    pub fn zipkin(service: &'static str, endpoint: &str) -> Result<Self, TelemetryError> {
-        let owned = endpoint.to_string();
-        // The exporter's blocking HTTP client must be built outside any async
-        // runtime; it then lives on the span processor's own thread.
-        let exporter = std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .map_err(|e| e.to_string())?;
-            opentelemetry_zipkin::ZipkinExporter::builder()
-                .with_collector_endpoint(owned)
-                .with_http_client(NamingClient {
-                    service,
-                    inner: client,
-                })
-                .build()
-                .map_err(|e| e.to_string())
+    /// Export as `config` says; none (trace headers forwarded verbatim) when it names no endpoint.
+    pub fn for_service(
+        service: &'static str,
+        config: &TraceConfig,
+    ) -> Result<Self, TelemetryError> {
+        if !config.exports() {
+            return Ok(Self::default());
+        }
+        let name: Arc<str> = config.service_name.as_deref().unwrap_or(service).into();
+        let mut provider = SdkTracerProvider::builder()
+            .with_sampler(sampler(config.sampler))
+            .with_resource(
+                Resource::builder()
+                    .with_service_name(name.to_string())
+                    .build(),
+            );
+        // The exporters' blocking HTTP clients must be built outside any async
+        // runtime; they then live on the span processors' own threads.
+        let (zipkin, otlp) = (config.zipkin_endpoint.clone(), config.otlp_endpoint.clone());
+        let exporters = std::thread::spawn(move || {
+            let zipkin = zipkin.map(|endpoint| zipkin_exporter(name.clone(), endpoint));
+            let otlp = otlp.map(otlp_exporter);
+            (zipkin, otlp)
         })
         .join()
         .map_err(|_| TelemetryError::Exporter {
-            endpoint: endpoint.to_string(),
-            reason: "the exporter's set-up panicked".into(),
-        })?
-        .map_err(|reason| TelemetryError::Exporter {
-            endpoint: endpoint.to_string(),
-            reason,
+            protocol: "trace",
+            endpoint: String::new(),
+            reason: "the exporters' set-up panicked".into(),
         })?;
-        let processor = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_scheduled_delay(Duration::from_secs(1))
-                    .build(),
-            )
-            .build();
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-            .with_resource(Resource::builder().with_service_name(service).build())
-            .build();
+        if let Some(zipkin) = exporters.0 {
+            provider = provider.with_span_processor(batched(zipkin?));
+        }
+        if let Some(otlp) = exporters.1 {
+            provider = provider.with_span_processor(batched(otlp?));
+        }
+        let provider = provider.build();
         let tracer = provider.tracer(service);
         Ok(Self {
             inner: Some((provider, tracer)),
         })
-    }
-
-    /// Zipkin export when `endpoint` is set (ZIPKIN_ENDPOINT), else none.
-    pub fn for_service(
-        service: &'static str,
-        endpoint: Option<&str>,
-    ) -> Result<Self, TelemetryError> {
-        match endpoint {
-            Some(endpoint) => Self::zipkin(service, endpoint),
-            None => Ok(Self::disabled()),
-        }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -119,6 +119,76 @@ impl Tracing {
     }
 }
 
+/// Spans sent in batches from a thread of their own, bounded (see the constants).
+fn batched(exporter: impl SpanExporter + 'static) -> BatchSpanProcessor {
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(MAX_QUEUED_SPANS)
+                .with_max_export_batch_size(MAX_SPANS_PER_EXPORT)
+                .with_scheduled_delay(EXPORT_EVERY)
+                .build(),
+        )
+        .build()
+}
+
+fn http_client() -> Result<reqwest::blocking::Client, String> {
+    reqwest::blocking::Client::builder()
+        .timeout(EXPORT_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn zipkin_exporter(
+    service: Arc<str>,
+    endpoint: String,
+) -> Result<opentelemetry_zipkin::ZipkinExporter, TelemetryError> {
+    let error = |reason: String| TelemetryError::Exporter {
+        protocol: "Zipkin",
+        endpoint: endpoint.clone(),
+        reason,
+    };
+    opentelemetry_zipkin::ZipkinExporter::builder()
+        .with_collector_endpoint(endpoint.clone())
+        .with_http_client(NamingClient {
+            service: service.clone(),
+            inner: http_client().map_err(error)?,
+        })
+        .build()
+        .map_err(|e| error(e.to_string()))
+}
+
+/// OTLP over HTTP/protobuf to `endpoint` (the traces URL, `…/v1/traces`).
+fn otlp_exporter(endpoint: String) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    let error = |reason: String| TelemetryError::Exporter {
+        protocol: "OTLP",
+        endpoint: endpoint.clone(),
+        reason,
+    };
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(endpoint.clone())
+        .with_timeout(EXPORT_TIMEOUT)
+        .with_http_client(http_client().map_err(error)?)
+        .build()
+        .map_err(|e| error(e.to_string()))
+}
+
+/// The OpenTelemetry sampler for OTEL_TRACES_SAMPLER's value.
+fn sampler(sampler: TraceSampler) -> Sampler {
+    let root = |root| match root {
+        TraceRoot::AlwaysOn => Sampler::AlwaysOn,
+        TraceRoot::AlwaysOff => Sampler::AlwaysOff,
+        TraceRoot::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
+    };
+    match sampler {
+        TraceSampler::AlwaysOn => Sampler::AlwaysOn,
+        TraceSampler::AlwaysOff => Sampler::AlwaysOff,
+        TraceSampler::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
+        TraceSampler::ParentBased(first) => Sampler::ParentBased(Box::new(root(first))),
+    }
+}
+
 /// Names the service in every span it posts to Zipkin.
 ///
 /// opentelemetry-zipkin 0.33 leaves `localEndpoint` empty (it dropped the
@@ -128,7 +198,7 @@ impl Tracing {
 /// shows front → aleph and front → beth.
 #[derive(Debug)]
 struct NamingClient {
-    service: &'static str,
+    service: Arc<str>,
     inner: reqwest::blocking::Client,
 }
 
@@ -142,7 +212,7 @@ impl opentelemetry_http::HttpClient for NamingClient {
         opentelemetry_http::HttpError,
     > {
         let (parts, body) = request.into_parts();
-        let body = name_spans(&body, self.service).map_or(body, Into::into);
+        let body = name_spans(&body, &self.service).map_or(body, Into::into);
         self.inner
             .send_bytes(opentelemetry_http::Request::from_parts(parts, body))
             .await
