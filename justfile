@@ -18,6 +18,10 @@ test:
 lint:
     scripts/test lint
 
+# Traces and dashboards read back from a real Jaeger v2 (built into .local/) and Prometheus.
+observe:
+    scripts/test observe
+
 # The manifests: their schemas, the project's own rules, and Istio's own code on every lab step.
 manifests:
     scripts/test manifests mesh
