@@ -1,7 +1,9 @@
 //! What the release checks share: the release builds started on free ports,
 //! their memory as /proc tells it, and their pods' limits from deployments/.
-//! Two commands: `memory-gate` (hostile requests, CI) and `soak` (hours of
-//! mixed traffic, by hand).
+//! Commands: `memory-gate` (hostile requests, CI), `observe` (traces and
+//! dashboards from a real Jaeger and Prometheus, CI), `bench` and `soak` (by hand).
+
+pub mod jaeger;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,14 +1,18 @@
 //! The release builds side by side, in one run, under wrk (`apt-get install wrk`).
 //!
 //!     cargo build --release -p front -p aleph -p release-checks --example hello
-//!     target/release/bench [--duration 10] [--connections 32] [--rounds 3] [--baseline DIR]
+//!     target/release/bench [--duration 10] [--connections 32] [--rounds 3] [--baseline DIR] [--otlp]
 //!
 //! Rows: a bare actix-web "hello" (shared/examples/hello.rs, the ceiling); aleph's
 //! `/version` without its access log (RUST_LOG=warn) and with it (info, the
 //! default: one line per request, which the mirroring lab reads); front's page
 //! (BACKENDS: aleph twice, as beth's 2 s delay is part of the lab). Each:
 //! requests/s, p50/p99 latency, non-2xx answers, ms from start to ready, RSS
-//! idle and after the load, and requests/s as a share of hello's. `--baseline
+//! idle and after the load, and requests/s as a share of hello's. `--otlp` adds
+//! two rows: aleph exporting its spans over OTLP to a running Jaeger
+//! (`.local/bin/jaeger`, `scripts/test observe` builds it) and to a collector
+//! that is down (a closed port): what tracing costs, and that a dead collector
+//! costs no more. `--baseline
 //! DIR` runs the same rows for the builds of front, aleph and hello in DIR,
 //! each row beside its baseline. Each set runs `--rounds` times, the sets
 //! taking turns, and each row shows its median round (by requests/s): one
@@ -93,6 +97,7 @@ async fn measure(
     label: &str,
     seconds: u32,
     connections: u32,
+    otlp: Option<&str>,
 ) -> Result<Vec<Row>, String> {
     let hello_dir = bin_dir.join("examples");
     let hello_dir = if hello_dir.join("hello").exists() {
@@ -104,7 +109,8 @@ async fn measure(
     let aleph_for_front = Service::start(bin_dir, "aleph", &[])?;
     aleph_for_front.ready("/readyz").await?;
     let backends = format!("{0},{0}", aleph_for_front.address);
-    let runs = [
+    let down = format!("http://127.0.0.1:{}", testkit::free_port());
+    let mut runs = vec![
         Run {
             name: "hello",
             binary: "hello",
@@ -138,6 +144,21 @@ async fn measure(
             path: "/",
         },
     ];
+    if let Some(otlp) = otlp {
+        for (name, endpoint) in [
+            ("aleph, OTLP to Jaeger", otlp),
+            ("aleph, OTLP, collector down", down.as_str()),
+        ] {
+            runs.push(Run {
+                name,
+                binary: "aleph",
+                dir: bin_dir,
+                ready: "/readyz",
+                env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)],
+                path: "/version",
+            });
+        }
+    }
     for Run {
         name,
         binary,
@@ -195,8 +216,13 @@ fn median(rounds: Vec<Vec<Row>>) -> Vec<Row> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let (mut seconds, mut connections, mut rounds, mut baseline) = (10, 32, 3, None::<PathBuf>);
+    let mut otlp = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--otlp" {
+            otlp = true;
+            continue;
+        }
         let value = args.next();
         match (arg.as_str(), value) {
             ("--duration", Some(v)) if v.parse::<u32>().is_ok() => {
@@ -211,7 +237,7 @@ async fn main() -> ExitCode {
             ("--baseline", Some(v)) => baseline = Some(PathBuf::from(v)),
             _ => {
                 eprintln!(
-                    "usage: bench [--duration SECONDS] [--connections N] [--rounds N] [--baseline DIR]"
+                    "usage: bench [--duration SECONDS] [--connections N] [--rounds N] [--baseline DIR] [--otlp]"
                 );
                 return ExitCode::from(2);
             }
@@ -223,12 +249,18 @@ async fn main() -> ExitCode {
         sets.insert(0, (dir.as_path(), " [base]", Vec::new()));
     }
     let rows = async {
+        let client = reqwest::Client::new();
+        let jaeger = match otlp {
+            true => Some(release_checks::jaeger::Jaeger::start(&client).await?),
+            false => None,
+        };
+        let otlp = jaeger.as_ref().map(|j| j.otlp.as_str());
         let count = sets.len();
         for round in 0..rounds as usize {
             // Turns: neither set always runs first.
             for i in 0..count {
                 let (dir, label, runs) = &mut sets[(i + round) % count];
-                runs.push(measure(dir, label, seconds, connections).await?);
+                runs.push(measure(dir, label, seconds, connections, otlp).await?);
             }
         }
         let medians: Vec<Vec<Row>> = sets.into_iter().map(|(_, _, runs)| median(runs)).collect();

@@ -18,9 +18,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use release_checks::jaeger::{Jaeger, ready, spawn};
 use release_checks::{Service, root};
 use serde_json::Value;
 
@@ -38,25 +39,6 @@ const LOAD: Duration = Duration::from_secs(20);
 
 type Check<T> = Result<T, String>;
 
-/// A child process that is stopped when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(command: &mut Command, what: &str) -> Check<Running> {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Running)
-        .map_err(|e| format!("{what}: {e}"))
-}
-
 async fn get_json(client: &reqwest::Client, url: &str) -> Check<Value> {
     let answer = client
         .get(url)
@@ -65,23 +47,6 @@ async fn get_json(client: &reqwest::Client, url: &str) -> Check<Value> {
         .map_err(|e| format!("GET {url}: {e}"))?;
     let text = answer.text().await.map_err(|e| format!("GET {url}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("GET {url}: {e}: {text:.200}"))
-}
-
-/// Polls `url` until it answers 200, for `within` at most.
-async fn ready(client: &reqwest::Client, url: &str, within: Duration) -> Check<()> {
-    let started = Instant::now();
-    while started.elapsed() < within {
-        if client
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|a| a.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(format!("{url} did not answer 200 within {within:?}"))
 }
 
 /// A fresh id of `digits` hex digits (time and process: unique enough for one check).
@@ -94,50 +59,6 @@ fn hex_id(digits: usize, salt: u64) -> String {
         nanos ^ (u128::from(std::process::id()) << 64) ^ u128::from(salt)
     );
     mixed[32 - digits..].to_string()
-}
-
-/// Jaeger on free loopback ports.
-struct Jaeger {
-    _process: Running,
-    query: String,
-    otlp: String,
-    zipkin: String,
-}
-
-impl Jaeger {
-    async fn start(client: &reqwest::Client) -> Check<Self> {
-        let binary = root().join(".local/bin/jaeger");
-        let ports: BTreeMap<&str, u16> = [
-            "JAEGER_QUERY_PORT",
-            "JAEGER_QUERY_GRPC_PORT",
-            "JAEGER_HEALTH_PORT",
-            "JAEGER_OTLP_HTTP_PORT",
-            "JAEGER_ZIPKIN_PORT",
-        ]
-        .into_iter()
-        .map(|name| (name, testkit::free_port()))
-        .collect();
-        let process = spawn(
-            Command::new(&binary)
-                .arg("--config")
-                .arg(root().join("observe/jaeger.yaml"))
-                .envs(ports.iter().map(|(k, v)| (*k, v.to_string()))),
-            &format!("{} (scripts/test observe builds it)", binary.display()),
-        )?;
-        let at = |name| format!("http://127.0.0.1:{}", ports[name]);
-        ready(
-            client,
-            &format!("{}/status", at("JAEGER_HEALTH_PORT")),
-            Duration::from_secs(30),
-        )
-        .await?;
-        Ok(Self {
-            _process: process,
-            query: at("JAEGER_QUERY_PORT"),
-            otlp: at("JAEGER_OTLP_HTTP_PORT"),
-            zipkin: format!("{}/api/v2/spans", at("JAEGER_ZIPKIN_PORT")),
-        })
-    }
 }
 
 /// front, aleph and beth, front showing the other two, all with `env`.
