@@ -19,6 +19,8 @@ pub struct Config {
     pub traffic_viewers: usize,
     /// `TRAFFIC_VIEWERS_PER_CLIENT`: how many of them one client address may hold.
     pub traffic_viewers_per_client: usize,
+    /// `TRACES_URL`: a tracing UI (Jaeger's), which the traffic view links each call's trace in.
+    pub traces_url: Option<String>,
 }
 
 impl Config {
@@ -53,6 +55,19 @@ impl Config {
                 4,
                 "a number of viewers, 1 to 200",
                 |s| s.parse().ok().filter(|v| (1..=200).contains(v)),
+            )?,
+            traces_url: config::read(
+                source,
+                "TRACES_URL",
+                None,
+                "an http:// or https:// URL of Jaeger's UI, such as http://localhost:16686",
+                |s| {
+                    let url = s.trim_end_matches('/');
+                    ((url.starts_with("http://") || url.starts_with("https://"))
+                        && url.len() <= 256
+                        && url.chars().all(|c| c.is_ascii_graphic()))
+                    .then(|| Some(url.to_string()))
+                },
             )?,
         })
     }

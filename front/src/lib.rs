@@ -34,6 +34,8 @@ pub(crate) struct State {
     pub(crate) client: reqwest::Client,
     pub(crate) backends: Vec<BackendAddr>,
     pub(crate) timeout: Duration,
+    /// `TRACES_URL`, for the traffic view's trace links.
+    pub(crate) traces_url: Option<String>,
 }
 
 async fn version() -> HttpResponse {
@@ -60,6 +62,7 @@ pub fn routes(
         client,
         backends: config.backends.clone(),
         timeout: config.backend_timeout,
+        traces_url: config.traces_url.clone(),
     });
     let traffic = web::Data::new(traffic::Traffic::new(
         config.traffic_rate,

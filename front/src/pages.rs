@@ -37,5 +37,7 @@ pub struct TrafficPage {
     pub here: String,
     /// The backends to choose from (`BACKENDS`).
     pub backends: Vec<String>,
+    /// Jaeger's UI (`TRACES_URL`): each tile links its trace there.
+    pub traces_url: Option<String>,
     pub version: &'static str,
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
+use shared::answer;
 use shared::outgoing::Outgoing;
 use shared::propagation::Propagated;
 use shared::server::Readiness;
@@ -110,6 +111,7 @@ pub(crate) async fn page(
         user,
         here: "/traffic".into(),
         backends: state.backends.iter().map(|b| b.to_string()).collect(),
+        traces_url: state.traces_url.clone(),
         version: crate::VERSION,
     };
     Ok(HttpResponse::Ok()
@@ -125,7 +127,7 @@ pub struct StreamQuery {
     as_user: Option<String>,
 }
 
-/// One answer, as the page draws it.
+/// One answer, as the page draws it, with why it went where it went.
 #[derive(Serialize)]
 struct Tile {
     n: u64,
@@ -134,6 +136,24 @@ struct Tile {
     ok: bool,
     status: Option<u16>,
     ms: u64,
+    /// Who made the answer: `app` (it names its pod), `mesh` (an answer no app
+    /// made: Envoy's fault, overflow or timeout), `front` (no answer in time, or none).
+    by: &'static str,
+    /// The pod that answered (`x-served-by`).
+    pod: Option<String>,
+    /// Which attempt answered, as the caller's Envoy counted (2 and up: retried).
+    attempt: Option<u16>,
+    /// The call's trace id, as the backend saw it.
+    trace: Option<String>,
+}
+
+/// What a call brought back.
+struct Answered {
+    status: u16,
+    body: Vec<u8>,
+    pod: Option<String>,
+    attempt: Option<u16>,
+    trace: Option<String>,
 }
 
 struct Viewer {
@@ -165,18 +185,27 @@ impl Viewer {
         }
         self.calls += 1;
         let started = Instant::now();
-        let (label, ok, status) = match tokio::time::timeout(self.timeout, self.call()).await {
+        let (label, ok, answered) = match tokio::time::timeout(self.timeout, self.call()).await {
             Err(_) => ("too slow".to_string(), false, None),
             Ok(Err(_)) => ("unreachable".to_string(), false, None),
-            Ok(Ok((status, body))) => {
-                let text = String::from_utf8_lossy(&body);
+            Ok(Ok(answered)) => {
+                let (status, text) = (answered.status, String::from_utf8_lossy(&answered.body));
                 let text = text.trim();
                 if (200..300).contains(&status) && !text.is_empty() && text.len() <= 32 {
-                    (text.to_string(), true, Some(status))
+                    (text.to_string(), true, Some(answered))
                 } else {
-                    (format!("HTTP {status}"), false, Some(status))
+                    (format!("HTTP {status}"), false, Some(answered))
                 }
             }
+        };
+        let by = match &answered {
+            None => "front",
+            Some(a) if a.pod.is_some() => "app",
+            Some(_) => "mesh",
+        };
+        let (status, pod, attempt, trace) = match answered {
+            Some(a) => (Some(a.status), a.pod, a.attempt, a.trace),
+            None => (None, None, None, None),
         };
         Some(Tile {
             n: self.calls,
@@ -184,16 +213,32 @@ impl Viewer {
             ok,
             status,
             ms: started.elapsed().as_millis() as u64,
+            by,
+            pod,
+            attempt,
+            trace,
         })
     }
 
-    /// `GET /version`: its status and at most [`MAX_ANSWER_BYTES`] of its body.
-    async fn call(&self) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    /// `GET /version`: its status, at most [`MAX_ANSWER_BYTES`] of its body,
+    /// and what it says about itself (`shared::answer`).
+    async fn call(&self) -> Result<Answered, reqwest::Error> {
         let request = self.client.get(self.backend.url("/version"));
         let mut response = self
             .outgoing
             .send(&self.backend.host, "GET /version".into(), request)
             .await?;
+        // Short, visible text only: a pod name is 64 characters at most, a trace id 32.
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| v.len() <= 64)
+                .map(str::to_string)
+        };
+        let (pod, trace) = (header(answer::SERVED_BY), header(answer::TRACE_ID));
+        let attempt = header(answer::ATTEMPT).and_then(|a| answer::attempt(&a));
         let status = response.status().as_u16();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
@@ -203,7 +248,13 @@ impl Viewer {
                 break;
             }
         }
-        Ok((status, body))
+        Ok(Answered {
+            status,
+            body,
+            pod,
+            attempt,
+            trace,
+        })
     }
 }
 

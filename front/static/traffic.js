@@ -32,17 +32,42 @@
     });
   }
 
+  // Why a call went where it went: the pod that answered (its name's last part: a ReplicaSet's
+  // pods share the rest), Envoy's attempt (x2: retried), an answer no app made (mesh: Envoy's
+  // fault, overflow or timeout), and the trace, linked when TRACES_URL is set.
   function add(tile) {
     var c = colour(tile);
     total += 1;
     counts[tile.label] = counts[tile.label] || { n: 0, colour: c };
     counts[tile.label].n += 1;
-    var el = document.createElement('div');
-    el.className = 'tile' + (tile.ok ? '' : ' error');
+    var tracesUrl = $('tiles').getAttribute('data-traces-url');
+    var el = document.createElement(tracesUrl && tile.trace ? 'a' : 'div');
+    if (el.tagName === 'A') {
+      el.href = tracesUrl + '/trace/' + encodeURIComponent(tile.trace);
+      el.target = '_blank';
+      el.rel = 'noopener';
+    }
+    el.className = 'tile' + (tile.ok ? '' : ' error') + (tile.by === 'mesh' ? ' mesh' : '');
     el.style.background = c;
     el.textContent = tile.ok ? tile.label : (tile.status ? String(tile.status) : '\u00d7');
-    el.title = '#' + tile.n + ' ' + tile.label + ' in ' + tile.ms + ' ms';
+    var small = document.createElement('span');
+    small.className = 'pod';
+    small.textContent = tile.by === 'mesh' ? 'mesh' : (tile.pod ? tile.pod.split('-').pop() : '');
+    el.appendChild(small);
+    if (tile.attempt && tile.attempt > 1) {
+      var attempt = document.createElement('span');
+      attempt.className = 'attempt';
+      attempt.textContent = '\u00d7' + tile.attempt;
+      el.appendChild(attempt);
+    }
+    el.title = '#' + tile.n + ' ' + tile.label + ' in ' + tile.ms + ' ms' +
+      (tile.by === 'app' ? ', from ' + tile.pod : tile.by === 'mesh' ? ', made by Envoy, not an app' : '') +
+      (tile.attempt ? ', attempt ' + tile.attempt : '') + (tile.trace ? ', trace ' + tile.trace : '');
     el.setAttribute('data-label', tile.label);
+    el.setAttribute('data-by', tile.by);
+    if (tile.pod) el.setAttribute('data-pod', tile.pod);
+    if (tile.attempt) el.setAttribute('data-attempt', String(tile.attempt));
+    if (tile.trace) el.setAttribute('data-trace', tile.trace);
     var tiles = $('tiles');
     tiles.insertBefore(el, tiles.firstChild);
     while (tiles.childNodes.length > MAX_TILES) tiles.removeChild(tiles.lastChild);

@@ -118,6 +118,9 @@ pub struct ServerConfig {
     pub shutdown_delay: Duration,
     /// Where spans go, if anywhere, and which are kept.
     pub traces: TraceConfig,
+    /// `HOSTNAME`: the pod's name (Kubernetes sets it), sent on every answer
+    /// (`answer::SERVED_BY`); the machine's name when unset.
+    pub pod_name: String,
 }
 
 /// Span export: to Zipkin's API, over OTLP, both, or (neither set) nowhere.
@@ -273,8 +276,29 @@ impl ServerConfig {
             shutdown_grace: duration(source, "SHUTDOWN_GRACE", Duration::from_secs(10))?,
             shutdown_delay: duration(source, "SHUTDOWN_DELAY", Duration::from_secs(2))?,
             traces: TraceConfig::from_source(source)?,
+            pod_name: read(
+                source,
+                "HOSTNAME",
+                machine_name(),
+                "1 to 64 letters, digits, dots and dashes (a pod's name)",
+                |s| {
+                    (s.len() <= 64
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+                    .then(|| s.to_string())
+                },
+            )?,
         })
     }
+}
+
+/// The kernel's name for this machine (a shell's HOSTNAME), or `local`.
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().chars().take(64).collect::<String>())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "local".into())
 }
 
 /// `LOG_FORMAT`: `text` (default) or `json`.

@@ -1,8 +1,9 @@
 //! What front, aleph and beth share. One module per concern:
 //!
+//! - [`answer`]: the headers every answer carries about itself (pod, attempt, trace);
 //! - [`config`]: typed settings from the environment;
 //! - [`server`]: binding, `/healthz`, `/readyz`, graceful shutdown;
-//! - [`telemetry`]: logs, traces exported to Zipkin, the request middleware;
+//! - [`telemetry`]: logs, traces exported over OTLP or to Zipkin, the request middleware;
 //! - [`metrics`]: Prometheus metrics by route pattern;
 //! - [`propagation`]: THE list of forwarded headers, and the trace context in and out;
 //! - [`outgoing`]: calls to other services, propagated and traced;
@@ -12,6 +13,7 @@
 //! What only aleph and beth share (their common routes, the device API) is
 //! the `backend` crate.
 
+pub mod answer;
 pub mod cli;
 pub mod config;
 pub mod metrics;

@@ -134,6 +134,10 @@ impl Application {
         let metrics = web::Data::new(Metrics::new());
         let tracing_data = web::Data::new(tracing.clone());
         let readiness_data = web::Data::new(readiness.clone());
+        // A machine name that is no header value (never a pod's) leaves the header out.
+        let served_by = web::Data::new(telemetry::requests::ServedBy(
+            header::HeaderValue::from_str(&config.pod_name).ok(),
+        ));
         // actix counts its drain timeout in whole seconds.
         let grace = config.shutdown_grace.as_secs_f64().ceil() as u64;
 
@@ -143,6 +147,7 @@ impl Application {
                 .app_data(app_metrics.clone())
                 .app_data(tracing_data.clone())
                 .app_data(readiness_data.clone())
+                .app_data(served_by.clone())
                 .wrap(from_fn(telemetry::observe_requests))
                 .service(get_only("/healthz", healthz, method_not_allowed))
                 .service(get_only("/readyz", readyz, method_not_allowed))

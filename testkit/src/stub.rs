@@ -21,6 +21,9 @@ pub enum Behaviour {
     StallBody,
     /// A canary in progress: `/version` cycles `0.1\n`, `0.1\n`, `0.3`,
     /// HTTP 500; a request with `Cookie: user=developer` always gets `0.3`.
+    /// The versions' answers say which pod made them (`shared::answer`), every
+    /// eighth call as a retry's second attempt, with a trace id; the 500s do
+    /// not, as an abort that Envoy injects, which no app made.
     Canary,
 }
 
@@ -109,10 +112,22 @@ async fn answer(behaviour: Behaviour, request: HttpRequest, calls: Arc<AtomicU64
                 .headers()
                 .get("cookie")
                 .is_some_and(|c| c == "user=developer");
-            match (developer, calls.fetch_add(1, Ordering::SeqCst) % 4) {
-                (true, _) | (false, 2) => HttpResponse::Ok().body("0.3"),
-                (false, 3) => HttpResponse::InternalServerError().body("boom"),
-                _ => HttpResponse::Ok().body("0.1\n"),
+            use shared::answer::{ATTEMPT, SERVED_BY, TRACE_ID};
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            let app = |pod: &str| {
+                let mut answer = HttpResponse::Ok();
+                answer
+                    .insert_header((SERVED_BY, pod))
+                    .insert_header((TRACE_ID, format!("{call:032x}")));
+                if call.is_multiple_of(8) {
+                    answer.insert_header((ATTEMPT, "2"));
+                }
+                answer
+            };
+            match (developer, call % 4) {
+                (true, _) | (false, 2) => app("canary-v03-5c9b7-x2k8p").body("0.3"),
+                (false, 3) => HttpResponse::InternalServerError().body("fault filter abort"),
+                _ => app("canary-v01-7d4f9-q7m2z").body("0.1\n"),
             }
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{backend_config, spawn_front};
+use crate::helpers::{backend_config, front_config, spawn_front};
 use testkit::Running;
 use testkit::stub::{Behaviour, Stub};
 
@@ -86,7 +86,10 @@ async fn a_learner_signs_in_as_developer_and_sees_both_backends() {
 #[tokio::test]
 async fn the_traffic_view_colours_tiles_by_version_and_follows_the_signed_in_user() {
     let canary = Stub::start(Behaviour::Canary);
-    let front = spawn_front(&[&canary.address], Duration::from_secs(2));
+    let mut config = front_config(&[&canary.address], Duration::from_secs(2));
+    // Where the tiles link their traces: never opened, only the links' targets are read.
+    config.traces_url = Some("http://jaeger.invalid:16686".into());
+    let front = Running::start(front::build(&config).expect("front starts"));
     if let Some(stdout) = run_in_chromium("traffic.mjs", front.address.clone()).await {
         assert!(stdout.contains("as developer: all 0.3"), "{stdout}");
     }

@@ -14,6 +14,7 @@ pub fn front_config(backends: &[&str], timeout: Duration) -> front::Config {
         traffic_rate: 20,
         traffic_viewers: 2,
         traffic_viewers_per_client: 4,
+        traces_url: None,
     }
 }
 

@@ -1,5 +1,8 @@
 // The live traffic view in headless Chromium against a backend answering a
-// known mix (0.1, 0.1, 0.3, HTTP 500; always 0.3 for user=developer).
+// known mix (0.1, 0.1, 0.3, HTTP 500; always 0.3 for user=developer): the
+// versions' answers name their pod (every 8th as a retry's 2nd attempt) and a
+// trace, the 500s do not (an abort Envoy made). front links traces to
+// http://jaeger.invalid:16686 (TRACES_URL).
 // Usage: node traffic.mjs http://127.0.0.1:PORT
 import { launch } from './launch.mjs';
 import path from 'node:path';
@@ -16,6 +19,9 @@ const fail = async (message) => {
 };
 const tilesBy = () => page.$$eval('#tiles .tile', (els) => els.map((e) => ({
   label: e.getAttribute('data-label'), colour: getComputedStyle(e).backgroundColor,
+  by: e.getAttribute('data-by'), pod: (e.querySelector('.pod') || {}).textContent,
+  attempt: (e.querySelector('.attempt') || {}).textContent || '', href: e.getAttribute('href'),
+  dashed: getComputedStyle(e).outlineStyle,
 })));
 try {
   const foreign = [];
@@ -57,6 +63,20 @@ try {
   }
   await page.screenshot({ path: path.join(artifacts, 'traffic-mix.png'), fullPage: true });
   console.log(`mix: ${JSON.stringify(rows)}`);
+
+  // Why each went where it went: the pod, a retry's attempt, the mesh's own answers, the trace.
+  for (const t of tiles) {
+    const want = { '0.1': ['app', 'q7m2z'], '0.3': ['app', 'x2k8p'], 'HTTP 500': ['mesh', 'mesh'] }[t.label];
+    if (t.by !== want[0] || t.pod !== want[1]) await fail(`${t.label} tile says ${t.by}/${t.pod}: ${JSON.stringify(t)}`);
+    if ((t.by === 'mesh') !== (t.dashed === 'dashed')) await fail(`${t.label}: border ${t.dashed}`);
+    if (t.by === 'app' && !/^http:\/\/jaeger\.invalid:16686\/trace\/[0-9a-f]{32}$/.test(t.href || '')) {
+      await fail(`${t.label} tile links ${t.href}`);
+    }
+    if (t.by === 'mesh' && t.href) await fail(`a mesh answer links a trace: ${t.href}`);
+  }
+  const retried = tiles.filter((t) => t.attempt === '\u00d72');
+  if (retried.length < 1 || retried.length > tiles.length / 4) await fail(`retried tiles: ${retried.length} of ${tiles.length}`);
+  console.log(`marks: ${tiles.length} tiles, ${retried.length} retried, mesh answers dashed`);
 
   // Signed in as developer and sending as the user: only the dark launch's 0.3.
   await page.click('#signin');

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use opentelemetry::KeyValue;
@@ -12,10 +13,16 @@ use opentelemetry::trace::{SpanKind, TraceContextExt};
 
 use super::logs::AccessLine;
 use super::traces::{RequestSpan, Tracing, end_span};
+use crate::answer::{self, ATTEMPT, ENVOY_ATTEMPT_COUNT, SERVED_BY, TRACE_ID};
 use crate::propagation::{REQUEST_ID, incoming_context};
 
+/// This pod's name, as the value of every answer's `x-served-by` (app data, set by `server`).
+#[derive(Clone)]
+pub struct ServedBy(pub Option<HeaderValue>);
+
 /// Middleware: for every request, one server span (joined to the incoming
-/// trace), one access-log line, and its count and time in the metrics.
+/// trace), one access-log line, and its count and time in the metrics; on
+/// every answer, the headers of [`answer`] (pod, attempt, trace id).
 pub async fn observe_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -36,6 +43,12 @@ pub async fn observe_requests(
     let host = header(actix_web::http::header::HOST.as_str());
     let request_id = header(REQUEST_ID);
     let path = clip(req.path()).to_string();
+    let attempt = req
+        .headers()
+        .get(ENVOY_ATTEMPT_COUNT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(answer::attempt);
+    let served_by = req.app_data::<web::Data<ServedBy>>().cloned();
     let metrics = req
         .app_data::<web::Data<crate::metrics::Metrics>>()
         .cloned();
@@ -58,14 +71,42 @@ pub async fn observe_requests(
     if let Some(cx) = &span {
         req.extensions_mut().insert(RequestSpan(cx.clone()));
     }
-    let result = next.call(req).await;
+    // Without a span of its own, the trace the request came in (W3C or B3), if any.
+    let incoming_trace = match &span {
+        Some(_) => None,
+        None => Some(
+            incoming_context(req.headers())
+                .span()
+                .span_context()
+                .clone(),
+        )
+        .filter(|c| c.is_valid())
+        .map(|c| c.trace_id().to_string()),
+    };
+    let mut result = next.call(req).await;
     let status = match &result {
         Ok(res) => res.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
     let trace_id = span
         .as_ref()
-        .map(|cx| cx.span().span_context().trace_id().to_string());
+        .map(|cx| cx.span().span_context().trace_id().to_string())
+        .or(incoming_trace);
+    if let Ok(response) = &mut result {
+        let headers = response.headers_mut();
+        if let Some(pod) = served_by.as_ref().and_then(|s| s.0.clone()) {
+            headers.insert(HeaderName::from_static(SERVED_BY), pod);
+        }
+        if let Some(attempt) = attempt {
+            headers.insert(HeaderName::from_static(ATTEMPT), attempt.into());
+        }
+        if let Some(id) = trace_id
+            .as_deref()
+            .and_then(|id| HeaderValue::from_str(id).ok())
+        {
+            headers.insert(HeaderName::from_static(TRACE_ID), id);
+        }
+    }
     if let Some(cx) = &span {
         end_span(cx, Some(status), None);
     }
