@@ -3,6 +3,7 @@
 //! learner is looking for: the share of each version, and whether it fails.
 
 pub mod options;
+pub mod serve;
 pub mod stats;
 
 use std::io::{IsTerminal, Write};

@@ -2,7 +2,24 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match loader::Options::parse(std::env::args().skip(1)) {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == "serve") {
+        return match loader::serve::ServeOptions::parse(args.skip(1)) {
+            Ok(options) => match loader::serve::serve(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("loader serve: {error}");
+                    ExitCode::from(2)
+                }
+            },
+            Err(error) => {
+                let code = if error.use_stderr() { 2 } else { 0 };
+                let _ = error.print();
+                ExitCode::from(code)
+            }
+        };
+    }
+    let options = match loader::Options::parse(args) {
         Ok(options) => options,
         Err(error) if error.use_stderr() => {
             // What is wrong, then the usage.

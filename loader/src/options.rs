@@ -93,12 +93,7 @@ impl From<Cli> for Options {
             || ((cli.rate * cli.timeout.as_secs_f64()).ceil() as usize).clamp(4, 1000),
             usize::from,
         );
-        let url = if cli.url.starts_with("http://") || cli.url.starts_with("https://") {
-            cli.url
-        } else {
-            // `loader beth/version` means what a learner thinks it means.
-            format!("http://{}", cli.url)
-        };
+        let url = full_url(cli.url);
         let mut headers = cli.headers;
         headers.extend(cli.cookies.into_iter().map(|c| ("cookie".to_string(), c)));
         Self {
@@ -116,7 +111,24 @@ impl From<Cli> for Options {
     }
 }
 
-fn rate(text: &str) -> Result<f64, String> {
+/// `beth/version` as `http://beth/version`: what a learner means.
+fn full_url(url: String) -> String {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        url
+    } else {
+        format!("http://{url}")
+    }
+}
+
+/// A URL as the loader calls it (`loader serve --allow`).
+pub(crate) fn url(text: &str) -> Result<String, String> {
+    Some(text.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 2048 && !t.contains(char::is_whitespace))
+        .map(|t| full_url(t.to_string()))
+        .ok_or_else(|| "a URL such as http://aleph-canary.staging/version".into())
+}
+
+pub(crate) fn rate(text: &str) -> Result<f64, String> {
     text.parse::<f64>()
         .ok()
         .filter(|r| (0.1..=10_000.0).contains(r))
@@ -131,7 +143,7 @@ fn span(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| "a duration such as 30s, 500ms or 2m".into())
 }
 
-fn run_time(text: &str) -> Result<Duration, String> {
+pub(crate) fn run_time(text: &str) -> Result<Duration, String> {
     span(text)
         .ok()
         .filter(|d| *d <= MAX_DURATION)

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod serve;
+
 use loader::Options;
 use testkit::stub::{Behaviour, Stub};
 

@@ -12,7 +12,10 @@
 //   - Istio's CRDs: manifests/charts/base/files/crd-all.gen.yaml of the istio.io/istio that
 //     mesh/go.mod pins;
 //   - the Gateway API's standard CRDs: config/crd/standard/ of sigs.k8s.io/gateway-api at the
-//     GATEWAY_API_VERSION of scripts/setup-cluster (the CRDs the workshop's cluster gets).
+//     GATEWAY_API_VERSION of scripts/setup-cluster (the CRDs the workshop's cluster gets);
+//   - the automated canaries' controllers (stage 9): Flagger's artifacts/flagger/crd.yaml of
+//     github.com/fluxcd/flagger at FLAGGER_VERSION, and Argo Rollouts' manifests/crds/ of
+//     github.com/argoproj/argo-rollouts at ARGO_ROLLOUTS_VERSION (both of scripts/setup-cluster).
 //
 // A CRD's schema is each served version's openAPIV3Schema, with apiVersion, kind and Kubernetes'
 // ObjectMeta as metadata (what the API server adds). Every schema object that lists properties
@@ -129,19 +132,25 @@ func Schemas(top string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	found := regexp.MustCompile(`GATEWAY_API_VERSION=\$\{GATEWAY_API_VERSION:-(v[0-9.]+)\}`).FindSubmatch(setup)
-	if found == nil {
-		return "", fmt.Errorf("no GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-v...} in scripts/setup-cluster")
+	pins := map[string]string{}
+	for _, name := range []string{"GATEWAY_API_VERSION", "FLAGGER_VERSION", "ARGO_ROLLOUTS_VERSION"} {
+		found := regexp.MustCompile(name + `=\$\{` + name + `:-(v[0-9.]+)\}`).FindSubmatch(setup)
+		if found == nil {
+			return "", fmt.Errorf("no %s=${%s:-v...} in scripts/setup-cluster", name, name)
+		}
+		pins[name] = string(found[1])
 	}
-	gatewayVersion := string(found[1])
-	dir := filepath.Join(top, ".local", "schemas", fmt.Sprintf("kubernetes-%s_istio-%s_gateway-api-%s_%s",
-		KubernetesVersion, istio["istio.io/istio"].Version, gatewayVersion, generation))
+	gatewayVersion := pins["GATEWAY_API_VERSION"]
+	dir := filepath.Join(top, ".local", "schemas", fmt.Sprintf("kubernetes-%s_istio-%s_gateway-api-%s_flagger-%s_argo-rollouts-%s_%s",
+		KubernetesVersion, istio["istio.io/istio"].Version, gatewayVersion, pins["FLAGGER_VERSION"],
+		pins["ARGO_ROLLOUTS_VERSION"], generation))
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
 	fmt.Fprintf(os.Stderr, "schemas: generating %s\n", dir)
 	// Outside any module, it fetches exactly these.
-	dirs, err := download(os.TempDir(), "k8s.io/kubernetes@"+KubernetesVersion, "sigs.k8s.io/gateway-api@"+gatewayVersion)
+	dirs, err := download(os.TempDir(), "k8s.io/kubernetes@"+KubernetesVersion, "sigs.k8s.io/gateway-api@"+gatewayVersion,
+		"github.com/fluxcd/flagger@"+pins["FLAGGER_VERSION"], "github.com/argoproj/argo-rollouts@"+pins["ARGO_ROLLOUTS_VERSION"])
 	if err != nil {
 		return "", err
 	}
@@ -155,7 +164,13 @@ func Schemas(top string) (string, error) {
 		return "", fmt.Errorf("no CRDs in %s/config/crd/standard/", dirs["sigs.k8s.io/gateway-api"].Dir)
 	}
 	istioCRDs := filepath.Join(istio["istio.io/istio"].Dir, "manifests", "charts", "base", "files", "crd-all.gen.yaml")
-	for _, file := range append(gateway, istioCRDs) {
+	flagger := filepath.Join(dirs["github.com/fluxcd/flagger"].Dir, "artifacts", "flagger", "crd.yaml")
+	argo, _ := filepath.Glob(filepath.Join(dirs["github.com/argoproj/argo-rollouts"].Dir, "manifests", "crds", "*-crd.yaml"))
+	if len(argo) == 0 {
+		return "", fmt.Errorf("no CRDs in %s/manifests/crds/", dirs["github.com/argoproj/argo-rollouts"].Dir)
+	}
+	files := append(append(gateway, istioCRDs, flagger), argo...)
+	for _, file := range files {
 		if err := crds(file, meta, out); err != nil {
 			return "", fmt.Errorf("%s: %w", file, err)
 		}

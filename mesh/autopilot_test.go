@@ -1,0 +1,226 @@
+package mesh
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// TestAutopilotTemplates: stage 9's Flagger MetricTemplates, rendered as Flagger renders them
+// (Go templates with its functions namespace, target, interval...; missing keys fail) and run
+// by a real Prometheus (Debian's) scraping a stub exporter of Istio-shaped metrics, judged by
+// the thresholds of autopilot/flagger/aleph-canary.yaml, as Flagger judges them (one value; none,
+// or NaN, is "no values found"). A canary answering 50% 500s (aleph 0.2, reported by a sidecar)
+// fails; one answering none (aleph 0.3, reported by a waypoint) passes; one without traffic gets
+// a value from every template and fails by the requests measure, not by "no values found".
+func TestAutopilotTemplates(t *testing.T) {
+	prometheus, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatal("no prometheus: apt-get install prometheus")
+	}
+	queries := metricTemplates(t)
+	thresholds := canaryThresholds(t)
+
+	// Istio's series for three canaries, counting up from the start at 20 requests/s each.
+	started := time.Now()
+	exporter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		seconds := time.Since(started).Seconds()
+		var b strings.Builder
+		series := func(reporter, workload, code string, perSecond float64) {
+			labels := fmt.Sprintf(`reporter=%q,destination_workload_namespace="staging",destination_workload=%q`, reporter, workload)
+			fmt.Fprintf(&b, "istio_requests_total{%s,response_code=%q} %f\n", labels, code, perSecond*seconds)
+			// Every request within 5 ms (the buckets Istio uses start at 0.5, 1, 5, 10 ... ms).
+			for _, le := range []string{"1", "5", "10", "500", "+Inf"} {
+				count := perSecond * seconds
+				if le == "1" {
+					count = 0
+				}
+				fmt.Fprintf(&b, "istio_request_duration_milliseconds_bucket{%s,response_code=%q,le=%q} %f\n", labels, code, le, count)
+			}
+		}
+		series("destination", "aleph-broken", "200", 10)
+		series("destination", "aleph-broken", "500", 10)
+		// The caller's sidecar reports the same requests again (reporter="source"), as if all
+		// succeeded: counted, they would halve the error rate.
+		series("source", "aleph-broken", "200", 20)
+		series("waypoint", "aleph-good", "200", 20)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprint(w, b.String())
+	}))
+	defer exporter.Close()
+
+	dir := t.TempDir()
+	config := fmt.Sprintf("global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: istio\n    static_configs:\n      - targets: [%q]\n",
+		strings.TrimPrefix(exporter.URL, "http://"))
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cmd := exec.Command(prometheus, "--config.file="+filepath.Join(dir, "prometheus.yaml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query", port)
+	// Scraped for longer than the window the templates are rendered with.
+	const window = "10s"
+	time.Sleep(13 * time.Second)
+
+	for _, c := range []struct {
+		target string
+		passes bool
+	}{{"aleph-broken", false}, {"aleph-good", true}, {"aleph-idle", false}} {
+		passed := true
+		var seen []string
+		for metric, bounds := range thresholds {
+			query := render(t, queries[metric], map[string]string{
+				"name": "aleph", "namespace": "staging", "target": c.target, "service": "aleph",
+				"ingress": "", "route": "", "interval": window,
+			})
+			value, err := instant(api, query)
+			if err != nil {
+				t.Fatalf("%s, %s: %v (Flagger would halt: no values found)\n%s", c.target, metric, err, query)
+			}
+			ok := (bounds.Min == nil || value >= *bounds.Min) && (bounds.Max == nil || value <= *bounds.Max)
+			passed = passed && ok
+			seen = append(seen, fmt.Sprintf("%s=%.1f(%v)", metric, value, ok))
+		}
+		t.Logf("%s: %s", c.target, strings.Join(seen, " "))
+		if passed != c.passes {
+			t.Errorf("%s: the analysis passes=%v, want %v: %s", c.target, passed, c.passes, strings.Join(seen, " "))
+		}
+	}
+}
+
+// metricTemplates reads autopilot/flagger/metric-templates.yaml: query by template name.
+func metricTemplates(t *testing.T) map[string]string {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(root, "autopilot", "flagger", "metric-templates.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queries := map[string]string{}
+	for _, doc := range bytes.Split(text, []byte("\n---\n")) {
+		var m struct {
+			Kind     string
+			Metadata struct{ Name string }
+			Spec     struct{ Query string }
+		}
+		if err := yaml.Unmarshal(doc, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind == "MetricTemplate" {
+			queries[m.Metadata.Name] = m.Spec.Query
+		}
+	}
+	return queries
+}
+
+type bounds struct{ Min, Max *float64 }
+
+// canaryThresholds reads autopilot/flagger/aleph-canary.yaml: each metric's template and range.
+func canaryThresholds(t *testing.T) map[string]bounds {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(root, "autopilot", "flagger", "aleph-canary.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var canary struct {
+		Spec struct {
+			Analysis struct {
+				Metrics []struct {
+					TemplateRef    struct{ Name string } `json:"templateRef"`
+					ThresholdRange bounds                `json:"thresholdRange"`
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(text, &canary); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bounds{}
+	for _, m := range canary.Spec.Analysis.Metrics {
+		out[m.TemplateRef.Name] = m.ThresholdRange
+	}
+	if len(out) != 3 {
+		t.Fatalf("the Canary's metrics: %v", out)
+	}
+	return out
+}
+
+// render is Flagger's RenderQuery (pkg/metrics/observers/render.go): no data, only functions.
+func render(t *testing.T, query string, model map[string]string) string {
+	t.Helper()
+	funcs := template.FuncMap{}
+	for name, value := range model {
+		funcs[name] = func() string { return value }
+	}
+	tmpl, err := template.New("tmpl").Option("missingkey=error").Funcs(funcs).Parse(query)
+	if err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, nil); err != nil {
+		t.Fatalf("template: %v", err)
+	}
+	return out.String()
+}
+
+// instant is Flagger's PrometheusProvider.RunQuery: one value, NaN or none an error.
+func instant(api, query string) (float64, error) {
+	answer, err := http.Get(api + "?query=" + url.QueryEscape(query))
+	if err != nil {
+		return 0, err
+	}
+	defer answer.Body.Close()
+	var body struct {
+		Status string
+		Error  string
+		Data   struct {
+			Result []struct {
+				Value []any
+			}
+		}
+	}
+	if err := json.NewDecoder(answer.Body).Decode(&body); err != nil {
+		return 0, err
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("prometheus: %s", body.Error)
+	}
+	if len(body.Data.Result) != 1 {
+		return 0, fmt.Errorf("%d values", len(body.Data.Result))
+	}
+	text, _ := body.Data.Result[0].Value[1].(string)
+	value, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsNaN(value) {
+		return 0, fmt.Errorf("value %q", text)
+	}
+	return value, nil
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
