@@ -21,13 +21,14 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestAutopilotTemplates: stage 9's Flagger MetricTemplates, rendered as Flagger renders them
-// (Go templates with its functions namespace, target, interval...; missing keys fail) and run
-// by a real Prometheus (Debian's) scraping a stub exporter of Istio-shaped metrics, judged by
-// the thresholds of autopilot/flagger/aleph-canary.yaml, as Flagger judges them (one value; none,
-// or NaN, is "no values found"). A canary answering 50% 500s (aleph 0.2, reported by a sidecar)
-// fails; one answering none (aleph 0.3, reported by a waypoint) passes; one without traffic gets
-// a value from every template and fails by the requests measure, not by "no values found".
+// TestAutopilotTemplates: stage 9's measures, run by a real Prometheus (Debian's) scraping a stub
+// exporter of Istio-shaped metrics: Flagger's MetricTemplates rendered as Flagger renders them
+// (Go templates with its functions namespace, target, interval...; missing keys fail) and judged
+// by the thresholds of autopilot/flagger/aleph-canary.yaml, and Argo Rollouts' AnalysisTemplate
+// with its arguments filled in, judged by its successConditions; each one value, as the
+// controllers take it (none, or NaN, is "no values found"). A canary answering 50% 500s (aleph
+// 0.2, reported by sidecars) fails; one answering none (aleph 0.3, reported by a waypoint)
+// passes; one without traffic gets a value from every query and fails by the requests measure.
 func TestAutopilotTemplates(t *testing.T) {
 	prometheus, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -41,8 +42,9 @@ func TestAutopilotTemplates(t *testing.T) {
 	exporter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		seconds := time.Since(started).Seconds()
 		var b strings.Builder
-		series := func(reporter, workload, code string, perSecond float64) {
-			labels := fmt.Sprintf(`reporter=%q,destination_workload_namespace="staging",destination_workload=%q`, reporter, workload)
+		series := func(reporter, canary, code string, perSecond float64) {
+			labels := fmt.Sprintf(`reporter=%q,destination_workload_namespace="staging",destination_workload=%q,`+
+				`destination_service_namespace="staging",destination_service_name=%q`, reporter, canary, canary)
 			fmt.Fprintf(&b, "istio_requests_total{%s,response_code=%q} %f\n", labels, code, perSecond*seconds)
 			// Every request within 5 ms (the buckets Istio uses start at 0.5, 1, 5, 10 ... ms).
 			for _, le := range []string{"1", "5", "10", "500", "+Inf"} {
@@ -53,11 +55,12 @@ func TestAutopilotTemplates(t *testing.T) {
 				fmt.Fprintf(&b, "istio_request_duration_milliseconds_bucket{%s,response_code=%q,le=%q} %f\n", labels, code, le, count)
 			}
 		}
-		series("destination", "aleph-broken", "200", 10)
-		series("destination", "aleph-broken", "500", 10)
-		// The caller's sidecar reports the same requests again (reporter="source"), as if all
-		// succeeded: counted, they would halve the error rate.
-		series("source", "aleph-broken", "200", 20)
+		// Sidecars: the callee's (destination) and the caller's (source) report each request.
+		for _, reporter := range []string{"destination", "source"} {
+			series(reporter, "aleph-broken", "200", 10)
+			series(reporter, "aleph-broken", "500", 10)
+		}
+		// Ambient: the waypoint alone.
 		series("waypoint", "aleph-good", "200", 20)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprint(w, b.String())
@@ -82,30 +85,108 @@ func TestAutopilotTemplates(t *testing.T) {
 	const window = "10s"
 	time.Sleep(13 * time.Second)
 
-	for _, c := range []struct {
-		target string
+	cases := []struct {
+		canary string
 		passes bool
-	}{{"aleph-broken", false}, {"aleph-good", true}, {"aleph-idle", false}} {
+	}{{"aleph-broken", false}, {"aleph-good", true}, {"aleph-idle", false}}
+	judge := func(controller, canary string, measures map[string]measure, want bool) {
 		passed := true
 		var seen []string
-		for metric, bounds := range thresholds {
-			query := render(t, queries[metric], map[string]string{
-				"name": "aleph", "namespace": "staging", "target": c.target, "service": "aleph",
-				"ingress": "", "route": "", "interval": window,
-			})
-			value, err := instant(api, query)
+		for name, m := range measures {
+			value, err := instant(api, m.query)
 			if err != nil {
-				t.Fatalf("%s, %s: %v (Flagger would halt: no values found)\n%s", c.target, metric, err, query)
+				t.Fatalf("%s, %s, %s: %v (the controller would halt: no values found)\n%s", controller, canary, name, err, m.query)
 			}
-			ok := (bounds.Min == nil || value >= *bounds.Min) && (bounds.Max == nil || value <= *bounds.Max)
+			ok := m.passes(value)
 			passed = passed && ok
-			seen = append(seen, fmt.Sprintf("%s=%.1f(%v)", metric, value, ok))
+			seen = append(seen, fmt.Sprintf("%s=%.1f(%v)", name, value, ok))
 		}
-		t.Logf("%s: %s", c.target, strings.Join(seen, " "))
-		if passed != c.passes {
-			t.Errorf("%s: the analysis passes=%v, want %v: %s", c.target, passed, c.passes, strings.Join(seen, " "))
+		t.Logf("%s, %s: %s", controller, canary, strings.Join(seen, " "))
+		if passed != want {
+			t.Errorf("%s, %s: the analysis passes=%v, want %v: %s", controller, canary, passed, want, strings.Join(seen, " "))
 		}
 	}
+	for _, c := range cases {
+		flagger := map[string]measure{}
+		for name, b := range thresholds {
+			query := render(t, queries[name], map[string]string{
+				"name": "aleph", "namespace": "staging", "target": c.canary, "service": "aleph",
+				"ingress": "", "route": "", "interval": window,
+			})
+			flagger[name] = measure{query, b.passes}
+		}
+		judge("Flagger", c.canary, flagger, c.passes)
+		judge("Argo Rollouts", c.canary, analysisTemplate(t, map[string]string{
+			"namespace": "staging", "canary-service": c.canary}, window), c.passes)
+	}
+}
+
+// measure is one query and the condition its value must meet.
+type measure struct {
+	query  string
+	passes func(float64) bool
+}
+
+func (b bounds) passes(value float64) bool {
+	return (b.Min == nil || value >= *b.Min) && (b.Max == nil || value <= *b.Max)
+}
+
+// analysisTemplate reads autopilot/argo/analysis-template.yaml's Prometheus metrics, with
+// Argo's {{args.NAME}} filled in and each [30s] window made `window`, and their
+// successCondition, which must be `result[0] <= N` or `result[0] >= N`.
+func analysisTemplate(t *testing.T, args map[string]string, window string) map[string]measure {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(root, "autopilot", "argo", "analysis-template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var template struct {
+		Spec struct {
+			Metrics []struct {
+				Name             string
+				SuccessCondition string `json:"successCondition"`
+				Provider         struct {
+					Prometheus *struct{ Query string }
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(text, &template); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]measure{}
+	for _, m := range template.Spec.Metrics {
+		if m.Provider.Prometheus == nil {
+			continue
+		}
+		query := strings.ReplaceAll(m.Provider.Prometheus.Query, "[30s]", "["+window+"]")
+		for name, value := range args {
+			query = strings.ReplaceAll(query, "{{args."+name+"}}", value)
+		}
+		if strings.Contains(query, "{{") {
+			t.Fatalf("%s: an argument not filled in: %s", m.Name, query)
+		}
+		fields := strings.Fields(m.SuccessCondition)
+		if len(fields) != 3 || fields[0] != "result[0]" {
+			t.Fatalf("%s: successCondition %q is not result[0] <= N or >= N", m.Name, m.SuccessCondition)
+		}
+		limit, err := strconv.ParseFloat(fields[2], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		switch fields[1] {
+		case "<=":
+			out[m.Name] = measure{query, func(v float64) bool { return v <= limit }}
+		case ">=":
+			out[m.Name] = measure{query, func(v float64) bool { return v >= limit }}
+		default:
+			t.Fatalf("%s: successCondition %q", m.Name, m.SuccessCondition)
+		}
+	}
+	if len(out) != 3 {
+		t.Fatalf("the AnalysisTemplate's Prometheus metrics: %d", len(out))
+	}
+	return out
 }
 
 // metricTemplates reads autopilot/flagger/metric-templates.yaml: query by template name.
