@@ -36,6 +36,22 @@ func TestAutopilotTemplates(t *testing.T) {
 	}
 	queries := metricTemplates(t)
 	thresholds := canaryThresholds(t)
+	// The Gateway API's Canary judges alike: its analysis is the Istio one's.
+	analysis := func(file string) string {
+		text, err := os.ReadFile(filepath.Join(root, "autopilot", "flagger", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var canary struct{ Spec struct{ Analysis any } }
+		if err := yaml.Unmarshal(text, &canary); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := json.Marshal(canary.Spec.Analysis)
+		return string(out)
+	}
+	if a, b := analysis("aleph-canary.yaml"), analysis("gateway-api/aleph-canary.yaml"); a != b {
+		t.Errorf("the two Canaries analyse differently:\n%s\n%s", a, b)
+	}
 
 	// Istio's series for three canaries, counting up from the start at 20 requests/s each.
 	started := time.Now()
