@@ -38,14 +38,8 @@ func TestAutopilotTemplates(t *testing.T) {
 	thresholds := canaryThresholds(t)
 	// The Gateway API's Canary judges alike: its analysis is the Istio one's.
 	analysis := func(file string) string {
-		text, err := os.ReadFile(filepath.Join(root, "autopilot", "flagger", file))
-		if err != nil {
-			t.Fatal(err)
-		}
 		var canary struct{ Spec struct{ Analysis any } }
-		if err := yaml.Unmarshal(text, &canary); err != nil {
-			t.Fatal(err)
-		}
+		readAutopilot(t, "flagger/"+file, &canary)
 		out, _ := json.Marshal(canary.Spec.Analysis)
 		return string(out)
 	}
@@ -152,10 +146,6 @@ func (b bounds) passes(value float64) bool {
 // successCondition, which must be `result[0] <= N` or `result[0] >= N`.
 func analysisTemplate(t *testing.T, args map[string]string, window string) map[string]measure {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join(root, "autopilot", "argo", "analysis-template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var template struct {
 		Spec struct {
 			Metrics []struct {
@@ -167,9 +157,7 @@ func analysisTemplate(t *testing.T, args map[string]string, window string) map[s
 			}
 		}
 	}
-	if err := yaml.Unmarshal(text, &template); err != nil {
-		t.Fatal(err)
-	}
+	readAutopilot(t, "argo/analysis-template.yaml", &template)
 	out := map[string]measure{}
 	for _, m := range template.Spec.Metrics {
 		if m.Provider.Prometheus == nil {
@@ -205,6 +193,18 @@ func analysisTemplate(t *testing.T, args map[string]string, window string) map[s
 	return out
 }
 
+// readAutopilot unmarshals the YAML of autopilot/<file> (one document) into out.
+func readAutopilot(t *testing.T, file string, out any) {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(root, "autopilot", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(text, out); err != nil {
+		t.Fatalf("autopilot/%s: %v", file, err)
+	}
+}
+
 // metricTemplates reads autopilot/flagger/metric-templates.yaml: query by template name.
 func metricTemplates(t *testing.T) map[string]string {
 	t.Helper()
@@ -234,10 +234,6 @@ type bounds struct{ Min, Max *float64 }
 // canaryThresholds reads autopilot/flagger/aleph-canary.yaml: each metric's template and range.
 func canaryThresholds(t *testing.T) map[string]bounds {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join(root, "autopilot", "flagger", "aleph-canary.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var canary struct {
 		Spec struct {
 			Analysis struct {
@@ -248,9 +244,7 @@ func canaryThresholds(t *testing.T) map[string]bounds {
 			}
 		}
 	}
-	if err := yaml.Unmarshal(text, &canary); err != nil {
-		t.Fatal(err)
-	}
+	readAutopilot(t, "flagger/aleph-canary.yaml", &canary)
 	out := map[string]bounds{}
 	for _, m := range canary.Spec.Analysis.Metrics {
 		out[m.TemplateRef.Name] = m.ThresholdRange
