@@ -46,6 +46,21 @@ func TestAutopilotTemplates(t *testing.T) {
 	if a, b := analysis("aleph-canary.yaml"), analysis("gateway-api/aleph-canary.yaml"); a != b {
 		t.Errorf("the two Canaries analyse differently:\n%s\n%s", a, b)
 	}
+	// So do the two Rollouts: the same steps, the same Services; only the traffic router differs.
+	rollout := func(file string) string {
+		var rollout struct {
+			Spec struct {
+				Strategy struct{ Canary map[string]any }
+			}
+		}
+		readAutopilotKind(t, "argo/"+file, "Rollout", &rollout)
+		delete(rollout.Spec.Strategy.Canary, "trafficRouting")
+		out, _ := json.Marshal(rollout.Spec)
+		return string(out)
+	}
+	if a, b := rollout("aleph-rollout.yaml"), rollout("gateway-api/aleph-rollout.yaml"); a != b {
+		t.Errorf("the two Rollouts differ beyond their traffic router:\n%s\n%s", a, b)
+	}
 
 	// Istio's series for three canaries, counting up from the start at 20 requests/s each.
 	started := time.Now()
@@ -205,15 +220,39 @@ func readAutopilot(t *testing.T, file string, out any) {
 	}
 }
 
-// metricTemplates reads autopilot/flagger/metric-templates.yaml: query by template name.
-func metricTemplates(t *testing.T) map[string]string {
+// readAutopilotKind unmarshals the document of autopilot/<file> whose kind is kind into out.
+func readAutopilotKind(t *testing.T, file, kind string, out any) {
 	t.Helper()
-	text, err := os.ReadFile(filepath.Join(root, "autopilot", "flagger", "metric-templates.yaml"))
+	for _, doc := range autopilotDocuments(t, file) {
+		var head struct{ Kind string }
+		if err := yaml.Unmarshal(doc, &head); err != nil {
+			t.Fatalf("autopilot/%s: %v", file, err)
+		}
+		if head.Kind == kind {
+			if err := yaml.Unmarshal(doc, out); err != nil {
+				t.Fatalf("autopilot/%s: %v", file, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("autopilot/%s: no %s", file, kind)
+}
+
+// autopilotDocuments reads autopilot/<file>: its YAML documents.
+func autopilotDocuments(t *testing.T, file string) [][]byte {
+	t.Helper()
+	text, err := os.ReadFile(filepath.Join(root, "autopilot", file))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return bytes.Split(text, []byte("\n---\n"))
+}
+
+// metricTemplates reads autopilot/flagger/metric-templates.yaml: query by template name.
+func metricTemplates(t *testing.T) map[string]string {
+	t.Helper()
 	queries := map[string]string{}
-	for _, doc := range bytes.Split(text, []byte("\n---\n")) {
+	for _, doc := range autopilotDocuments(t, "flagger/metric-templates.yaml") {
 		var m struct {
 			Kind     string
 			Metadata struct{ Name string }

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -64,6 +65,15 @@ func (s *State) Kubectl(command string) error {
 		}
 		return nil
 	case "delete":
+		// --ignore-not-found: what is not there is no error (kubectl's flag).
+		ignore := slices.Contains(rest, "--ignore-not-found")
+		rest = slices.DeleteFunc(rest, func(a string) bool { return a == "--ignore-not-found" })
+		remove := func(kind, name string) error {
+			if _, ok := s.Get(kind, name); !ok && ignore {
+				return nil
+			}
+			return s.remove(kind, name)
+		}
 		for _, f := range files {
 			docs, err := ReadDocs(s.Root, f)
 			if err != nil {
@@ -71,7 +81,7 @@ func (s *State) Kubectl(command string) error {
 			}
 			for _, d := range docs {
 				o := Object{Doc: d}
-				if err := s.remove(o.Kind(), o.Name()); err != nil {
+				if err := remove(o.Kind(), o.Name()); err != nil {
 					return fmt.Errorf("%q: %w", command, err)
 				}
 			}
@@ -79,11 +89,24 @@ func (s *State) Kubectl(command string) error {
 		if len(files) > 0 {
 			return nil
 		}
-		kind, name, err := kindName(rest)
-		if err != nil {
-			return fmt.Errorf("%q: %w", command, err)
+		// kind name, or one kind/name or more.
+		objects := [][]string{rest}
+		if len(rest) > 1 && strings.Contains(rest[0], "/") {
+			objects = nil
+			for _, a := range rest {
+				objects = append(objects, []string{a})
+			}
 		}
-		return s.remove(kind, name)
+		for _, object := range objects {
+			kind, name, err := kindName(object)
+			if err != nil {
+				return fmt.Errorf("%q: %w", command, err)
+			}
+			if err := remove(kind, name); err != nil {
+				return fmt.Errorf("%q: %w", command, err)
+			}
+		}
+		return nil
 	case "set":
 		if len(rest) < 2 || rest[0] != "env" {
 			return fmt.Errorf("%q: only set env", command)

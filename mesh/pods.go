@@ -94,20 +94,27 @@ func (s *State) KubernetesObjects(pods []Pod, namespaceLabels map[string]string)
 		spec["clusterIP"] = clusterIPs[o.Name()]
 		objs = append(objs, svc)
 		selector := stringMap(spec["selector"])
+		var selected []Pod
+		for _, pod := range pods {
+			if matches(selector, pod.Labels) {
+				selected = append(selected, pod)
+			}
+		}
 		var endpoints []any
 		var slicePorts []any
 		for _, p := range asList(spec["ports"]) {
 			port := p.(map[string]any)
 			target := toInt(port["targetPort"])
+			if name, ok := port["targetPort"].(string); ok && len(selected) > 0 {
+				// A named port: the selected pods' container port of that name.
+				target = selected[0].Ports[name]
+			}
 			if target == 0 {
 				target = toInt(port["port"])
 			}
 			slicePorts = append(slicePorts, map[string]any{"name": port["name"], "port": target, "protocol": "TCP"})
 		}
-		for _, pod := range pods {
-			if !matches(selector, pod.Labels) {
-				continue
-			}
+		for _, pod := range selected {
 			endpoints = append(endpoints, map[string]any{
 				"addresses":  []any{pod.IP},
 				"conditions": map[string]any{"ready": true},

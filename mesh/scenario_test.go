@@ -32,6 +32,7 @@ const (
 	canaryPg     = "labs/06-canary.md"
 	resilience   = "labs/07-resilience.md"
 	wrapUp       = "labs/08-wrap-up.md"
+	autopilotPg  = "labs/09-autopilot.md"
 )
 
 func breakOneAleph(m *Mesh) { m.AppsOf("aleph")[0].SetFaults(1, 500) }
@@ -152,8 +153,22 @@ func scenario(api string) []step {
 		alephCanary("aleph-canary-60", 0.6),
 		alephCanary("aleph-canary-80", 0.8),
 		alephCanary("aleph-canary-100", 1),
+		// Stage 9's set-up, then Argo Rollouts' objects as they are applied, before a release:
+		// every call to aleph goes to aleph-stable by the weights Argo starts from.
+		step{page: autopilotPg, commands: []string{"kubectl delete virtualservice aleph -n staging --ignore-not-found",
+			"kubectl delete destinationrule aleph -n staging --ignore-not-found",
+			"kubectl delete deploy/aleph-v02 deploy/aleph-v03 -n staging --ignore-not-found",
+			apply("deployments/aleph.yaml")}},
 	)
-	return steps
+	argo := []string{apply("autopilot/argo/analysis-template.yaml"), apply("autopilot/argo/services.yaml")}
+	if api == "istio" {
+		argo = append(argo, apply("autopilot/argo/aleph-rollout.yaml"))
+	} else {
+		argo = append(argo, "kubectl delete httproute aleph -n staging --ignore-not-found",
+			apply("autopilot/argo/gateway-api/aleph-rollout.yaml"))
+	}
+	return append(steps, step{page: autopilotPg, commands: argo, name: "argo rollouts, before a release",
+		caller: "loader", check: answersAll("aleph", "0.1", 20)})
 }
 
 // states replays a scenario's commands and returns the state at each step.
