@@ -1,10 +1,15 @@
 //! front's settings, from the environment.
 
+use std::path::Path;
 use std::time::Duration;
 
 use shared::config::{self, ConfigError, ServerConfig, Source};
 
 use crate::backends::BackendAddr;
+use crate::token::SigningKeys;
+
+/// The issuer Istio's RequestAuthentication trusts (istio/security/), front's in-cluster URL.
+pub const DEFAULT_TOKEN_ISSUER: &str = "http://front.staging.svc.cluster.local";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +26,12 @@ pub struct Config {
     pub traffic_viewers_per_client: usize,
     /// `TRACES_URL`: a tracing UI (Jaeger's), which the traffic view links each call's trace in.
     pub traces_url: Option<String>,
+    /// `TOKEN_KEYS`: the folder of sign-in's token keys (a Secret's files); unset: one made at start.
+    pub token_keys: SigningKeys,
+    /// `TOKEN_ISSUER`: the tokens' `iss`, which Istio's RequestAuthentication trusts.
+    pub token_issuer: String,
+    /// `TOKEN_LIFETIME`: how long a token (and its cookie) lasts.
+    pub token_lifetime: Duration,
 }
 
 impl Config {
@@ -68,6 +79,30 @@ impl Config {
                         && url.chars().all(|c| c.is_ascii_graphic()))
                     .then(|| Some(url.to_string()))
                 },
+            )?,
+            token_keys: SigningKeys::load(
+                source
+                    .get("TOKEN_KEYS")
+                    .filter(|s| !s.is_empty())
+                    .as_deref()
+                    .map(Path::new),
+            )?,
+            token_issuer: config::read(
+                source,
+                "TOKEN_ISSUER",
+                DEFAULT_TOKEN_ISSUER.to_string(),
+                "a URL of 1 to 256 printable characters, such as http://front.staging.svc.cluster.local",
+                |s| {
+                    (s.len() <= 256 && s.contains("://") && s.chars().all(|c| c.is_ascii_graphic()))
+                        .then(|| s.to_string())
+                },
+            )?,
+            token_lifetime: config::read(
+                source,
+                "TOKEN_LIFETIME",
+                Duration::from_secs(3600),
+                "a duration from 1m to 24h, such as 1h",
+                |s| config::parse_duration(s).filter(|d| (60..=86_400).contains(&d.as_secs())),
             )?,
         })
     }

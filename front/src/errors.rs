@@ -25,6 +25,8 @@ pub enum FrontError {
     CrossSite(String),
     #[error("The page could not be rendered: {0}")]
     Render(#[from] askama::Error),
+    #[error("Signing in failed: {0}")]
+    Token(#[from] crate::token::SigningFailed),
 }
 
 impl ResponseError for FrontError {
@@ -36,7 +38,7 @@ impl ResponseError for FrontError {
             FrontError::TooManyViewers => StatusCode::SERVICE_UNAVAILABLE,
             FrontError::TooManyViewersHere(_) => StatusCode::TOO_MANY_REQUESTS,
             FrontError::CrossSite(_) => StatusCode::FORBIDDEN,
-            FrontError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            FrontError::Render(_) | FrontError::Token(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -3,7 +3,8 @@
 //! cookie that Istio routes on.
 //!
 //! - [`config`]: settings; [`index`]: the page; [`backends`]: calling them;
-//! - [`signin`]: the `user` cookie; `traffic`: the live traffic view;
+//! - [`signin`]: the `user` and `token` cookies; [`token`]: the JWT and its JWKS;
+//! - `traffic`: the live traffic view;
 //! - [`pages`]: the templates; `assets`: stylesheet and script.
 
 mod assets;
@@ -13,6 +14,7 @@ pub mod errors;
 mod index;
 pub mod pages;
 pub mod signin;
+pub mod token;
 mod traffic;
 
 use std::time::Duration;
@@ -36,6 +38,9 @@ pub(crate) struct State {
     pub(crate) timeout: Duration,
     /// `TRACES_URL`, for the traffic view's trace links.
     pub(crate) traces_url: Option<String>,
+    pub(crate) token_keys: token::SigningKeys,
+    pub(crate) token_issuer: String,
+    pub(crate) token_lifetime: Duration,
 }
 
 async fn version() -> HttpResponse {
@@ -63,6 +68,9 @@ pub fn routes(
         backends: config.backends.clone(),
         timeout: config.backend_timeout,
         traces_url: config.traces_url.clone(),
+        token_keys: config.token_keys.clone(),
+        token_issuer: config.token_issuer.clone(),
+        token_lifetime: config.token_lifetime,
     });
     let traffic = web::Data::new(traffic::Traffic::new(
         config.traffic_rate,
@@ -93,6 +101,11 @@ pub fn routes(
                     .default_service(method_not_allowed("GET, POST")),
             )
             .service(get_only("/version", version, method_not_allowed))
+            .service(get_only(
+                "/.well-known/jwks.json",
+                signin::jwks,
+                method_not_allowed,
+            ))
             .service(get_only("/traffic", traffic::page, method_not_allowed))
             .service(get_only(
                 "/traffic/stream",

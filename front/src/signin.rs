@@ -1,13 +1,18 @@
 //! Sign-in: a name, no secret. The name goes into the `user` cookie that
-//! front forwards and Istio matches (`user=developer` sees the dark launch).
+//! front forwards and Istio matches (`user=developer` sees the dark launch),
+//! and into a token (a JWT, [`crate::token`]) in the `token` cookie, which
+//! front sends on as `Authorization: Bearer` for Istio to verify.
+
+use std::time::SystemTime;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
-use shared::propagation::USER_COOKIE;
+use shared::propagation::{TOKEN_COOKIE, USER_COOKIE};
 use shared::user::UserName;
 
+use crate::State;
 use crate::errors::FrontError;
 
 /// The original's sign-in form: `username`, `passwd` (never checked), and
@@ -73,22 +78,48 @@ fn same_site_only(request: &HttpRequest) -> Result<(), FrontError> {
     Ok(())
 }
 
-pub async fn sign_in(
+/// A cookie of sign-in's: the whole site, never read by the page's script.
+fn cookie(name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+pub(crate) async fn sign_in(
     request: HttpRequest,
+    state: web::Data<State>,
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, FrontError> {
     same_site_only(&request)?;
     let user = UserName::parse(&form.username).ok_or_else(|| FrontError::InvalidUserName {
         given: form.username.clone(),
     })?;
-    let cookie = Cookie::build(USER_COOKIE, user.as_str().to_string())
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .finish();
+    let token = state.token_keys.issue(
+        &state.token_issuer,
+        &user,
+        SystemTime::now(),
+        state.token_lifetime,
+    )?;
+    let mut token = cookie(TOKEN_COOKIE, token);
+    // The cookie ends with its token: an expired token is not sent on.
+    token.set_max_age(actix_web::cookie::time::Duration::seconds(
+        i64::try_from(state.token_lifetime.as_secs()).unwrap_or(i64::MAX),
+    ));
     Ok(see_other(local_path(form.next.as_deref()))
-        .cookie(cookie)
+        .cookie(cookie(USER_COOKIE, user.as_str().to_string()))
+        .cookie(token)
         .finish())
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of sign-in's tokens (Istio's `jwksUri`).
+pub(crate) async fn jwks(state: web::Data<State>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        // istiod fetches it again every 20 minutes (its default); a browser may keep it 5.
+        .insert_header(("cache-control", "max-age=300"))
+        .json(state.token_keys.jwks())
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,7 +128,7 @@ pub struct SignOut {
 }
 
 /// `GET /logout?next=...` (a link) or `POST /logout` (the navbar's form).
-pub async fn sign_out(
+pub(crate) async fn sign_out(
     request: HttpRequest,
     query: Option<web::Query<SignOut>>,
     form: Option<web::Form<SignOut>>,
@@ -106,15 +137,13 @@ pub async fn sign_out(
     let next = form
         .and_then(|f| f.into_inner().next)
         .or_else(|| query.and_then(|q| q.into_inner().next));
-    let mut cookie = Cookie::build(USER_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .finish();
-    cookie.make_removal();
-    Ok(see_other(local_path(next.as_deref()))
-        .cookie(cookie)
-        .finish())
+    let mut response = see_other(local_path(next.as_deref()));
+    for name in [USER_COOKIE, TOKEN_COOKIE] {
+        let mut removal = cookie(name, String::new());
+        removal.make_removal();
+        response.cookie(removal);
+    }
+    Ok(response.finish())
 }
 
 #[cfg(test)]

@@ -287,15 +287,22 @@ pub(crate) async fn stream(
         .as_user
         .as_deref()
         .is_some_and(|v| v == "1" || v == "true");
-    let user = as_user
-        .then(|| Propagated::from_request(&request).user().cloned())
-        .flatten();
+    // "As me": the user cookie and the token, as a page load sends them.
+    let (user, token) = if as_user {
+        let propagated = Propagated::from_request(&request);
+        (
+            propagated.user().cloned(),
+            propagated.token().map(str::to_string),
+        )
+    } else {
+        (None, None)
+    };
     let mut ticks = tokio::time::interval(traffic.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let viewer = Viewer {
         client: state.client.clone(),
         backend,
-        outgoing: Outgoing::detached(Propagated::only_user(user)),
+        outgoing: Outgoing::detached(Propagated::only_user(user, token)),
         timeout: state.timeout.min(CALL_TIMEOUT),
         ticks,
         calls: 0,

@@ -97,6 +97,20 @@ pub const FORWARDED_HEADERS: &[Header] = &[
 
 /// The cookie that carries the signed-in user; Istio routes on `user=<name>`.
 pub const USER_COOKIE: &str = "user";
+/// The cookie that carries the signed-in user's token (a JWT front issued), sent on as
+/// `Authorization: Bearer`: Istio verifies it, the services never read it.
+pub const TOKEN_COOKIE: &str = "token";
+/// The longest token sent on; Istio's own limit on a JWT's header is larger.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// A JWS compact form's shape: three base64url parts, bounded. Its signature is Istio's to check.
+fn looks_like_token(value: &str) -> bool {
+    value.len() <= MAX_TOKEN_BYTES
+        && value.split('.').count() == 3
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
 
 fn is_span_header(name: &str) -> bool {
     FORWARDED_HEADERS
@@ -137,6 +151,7 @@ impl Extractor for HeaderReader<'_> {
 pub struct Propagated {
     headers: Vec<(&'static str, String)>,
     user: Option<UserName>,
+    token: Option<String>,
 }
 
 impl Propagated {
@@ -148,8 +163,16 @@ impl Propagated {
             }
             user
         });
+        let token = request.cookie(TOKEN_COOKIE).and_then(|cookie| {
+            let token = looks_like_token(cookie.value()).then(|| cookie.value().to_string());
+            if token.is_none() {
+                tracing::debug!("dropping malformed token cookie");
+            }
+            token
+        });
         Self {
             user,
+            token,
             ..Self::from_headers(request.headers())
         }
     }
@@ -175,6 +198,7 @@ impl Propagated {
         Self {
             headers: kept,
             user: None,
+            token: None,
         }
     }
 
@@ -189,12 +213,18 @@ impl Propagated {
         self.user.as_ref()
     }
 
-    /// Only the user cookie (or nothing): for calls that are not part of
-    /// the request's trace, such as front's live traffic view.
-    pub fn only_user(user: Option<UserName>) -> Self {
+    /// The signed-in user's token, as sent on.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Only the user cookie and token (or nothing): for calls that are not part
+    /// of the request's trace, such as front's live traffic view.
+    pub fn only_user(user: Option<UserName>, token: Option<String>) -> Self {
         Self {
             headers: Vec::new(),
             user,
+            token,
         }
     }
 
@@ -219,6 +249,9 @@ impl Propagated {
         };
         if let Some(user) = &self.user {
             out.push(("cookie", format!("{USER_COOKIE}={user}")));
+        }
+        if let Some(token) = &self.token {
+            out.push(("authorization", format!("Bearer {token}")));
         }
         out
     }

@@ -7,6 +7,7 @@
 //! - [`zipkin`]: a Zipkin collector stand-in that records spans.
 
 pub mod hostile;
+pub mod jwt;
 pub mod mongo;
 pub mod service;
 pub mod stub;

@@ -15,6 +15,9 @@ pub fn front_config(backends: &[&str], timeout: Duration) -> front::Config {
         traffic_viewers: 2,
         traffic_viewers_per_client: 4,
         traces_url: None,
+        token_keys: front::token::SigningKeys::load(None).expect("a key made at start"),
+        token_issuer: front::config::DEFAULT_TOKEN_ISSUER.to_string(),
+        token_lifetime: Duration::from_secs(3600),
     }
 }
 

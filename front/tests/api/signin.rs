@@ -185,3 +185,110 @@ async fn another_sites_page_cannot_sign_in_or_out() {
     assert!(own.headers().get("set-cookie").is_some());
     assert_eq!(login(vec![]).await.unwrap().status(), 303);
 }
+
+/// The `name=value` of each Set-Cookie of `response`.
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn signing_in_issues_a_token_that_verifies_against_the_jwks_and_goes_to_the_backends() {
+    let backend = Stub::start(Behaviour::Fine {
+        title: "Otomato Fine Service",
+        version: "1.0",
+    });
+    let front = spawn_front(&[&backend.address], Duration::from_secs(2));
+    let response = client()
+        .post(format!("{}/login", front.address))
+        .form(&[("username", "developer"), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let cookies = set_cookies(&response);
+    let token_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("token="))
+        .unwrap_or_else(|| panic!("no token cookie in {cookies:?}"));
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=3600"] {
+        assert!(
+            token_cookie.contains(attribute),
+            "{token_cookie} lacks {attribute}"
+        );
+    }
+    let token = token_cookie["token=".len()..].split(';').next().unwrap();
+
+    // The JWKS that Istio's RequestAuthentication fetches (jwksUri) verifies it.
+    let jwks = client()
+        .get(format!("{}/.well-known/jwks.json", front.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    assert_eq!(jwks.headers()["content-type"], "application/json");
+    let jwks: serde_json::Value = serde_json::from_slice(&jwks.bytes().await.unwrap()).unwrap();
+    let claims = testkit::jwt::verify(token, &jwks).expect("front's token, front's keys");
+    assert_eq!(claims["sub"], "developer");
+    assert_eq!(claims["groups"], serde_json::json!(["developers"]));
+    assert_eq!(claims["iss"], front::config::DEFAULT_TOKEN_ISSUER);
+
+    // A page load sends it on, as Authorization: Bearer, to every backend call.
+    let (status, _) = page(
+        &front.address,
+        Some(&format!("user=developer; token={token}")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let received = backend.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    let bearer = format!("Bearer {token}");
+    for call in &received {
+        assert!(
+            call.iter()
+                .any(|(n, v)| n == "authorization" && *v == bearer),
+            "{call:?}"
+        );
+    }
+
+    // Signing out clears both cookies.
+    let response = client()
+        .post(format!("{}/logout", front.address))
+        .form(&[("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let cleared = set_cookies(&response);
+    for name in ["user=;", "token=;"] {
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(name) && c.contains("Max-Age=0")),
+            "{cleared:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_token_cookie_that_is_not_a_jwt_is_not_sent_on() {
+    let backend = Stub::start(Behaviour::Fine {
+        title: "Otomato Fine Service",
+        version: "1.0",
+    });
+    let front = spawn_front(&[&backend.address], Duration::from_secs(2));
+    let long = format!("a.{}.c", "b".repeat(5000));
+    for token in ["not-a-jwt", "a.b", "a.b.c\"", long.as_str()] {
+        let (status, _) = page(
+            &front.address,
+            Some(&format!("user=developer; token={token}")),
+        )
+        .await;
+        assert_eq!(status, 200, "{token}");
+    }
+    for call in backend.received.lock().unwrap().iter() {
+        assert!(!call.iter().any(|(n, _)| n == "authorization"), "{call:?}");
+    }
+}
