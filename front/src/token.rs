@@ -6,9 +6,9 @@
 //! The keys: every `*.pem` of the folder `TOKEN_KEYS` (a Kubernetes Secret's files: P-256
 //! private keys, PKCS#8, as `openssl genpkey` writes them); the last by name signs, all are
 //! published, so a new key (a later name) does not break the tokens the older ones signed.
-//! Each key's `kid` is its RFC 7638 thumbprint. Without `TOKEN_KEYS`, one key is made at start:
-//! each replica then has its own, and a token is good only where its replica's keys are
-//! published. Written with ring (already in the build for MongoDB's TLS): the JWS compact form
+//! Each key's `kid` is its RFC 7638 thumbprint. Without `TOKEN_KEYS`, or with an empty folder
+//! (deployments/front.yaml mounts the Secret when there is one), one key is made at start: each
+//! replica then has its own, and a token is good only where its replica's keys are published. Written with ring (already in the build for MongoDB's TLS): the JWS compact form
 //! is three base64url parts; a JWT crate's only pure-Rust backend compiles RSA, P-384, Ed25519
 //! and HMAC, none of which is used here.
 
@@ -70,20 +70,10 @@ impl fmt::Debug for SigningKeys {
 pub struct SigningFailed;
 
 impl SigningKeys {
-    /// The keys of `dir` (`TOKEN_KEYS`), or one made now when `dir` is `None`.
+    /// The keys of `dir` (`TOKEN_KEYS`), or one made now when `dir` is `None` or has no key.
     pub fn load(dir: Option<&Path>) -> Result<Self, ConfigError> {
         let Some(dir) = dir else {
-            let rng = SystemRandom::new();
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(|_| {
-                    keys_error(
-                        "(none)",
-                        "a key made at start: the system's random source failed",
-                    )
-                })?;
-            let key = Key::from_pkcs8(pkcs8.as_ref())
-                .map_err(|_| keys_error("(none)", "a key made at start"))?;
-            return Ok(Self::from_keys(Vec::new(), key));
+            return Self::made_at_start();
         };
         let shown = dir.display().to_string();
         let expected = "a folder of P-256 private keys, *.pem (PKCS#8: openssl genpkey -algorithm EC \
@@ -95,10 +85,14 @@ impl SigningKeys {
             .filter(|p| p.extension().is_some_and(|x| x == "pem") && p.is_file())
             .collect();
         files.sort();
-        if files.is_empty() || files.len() > MAX_KEYS {
+        if files.is_empty() {
+            tracing::info!(folder = %shown, "TOKEN_KEYS holds no key: one made at start");
+            return Self::made_at_start();
+        }
+        if files.len() > MAX_KEYS {
             return Err(keys_error(
                 &shown,
-                &format!("{expected}; found {} (1 to {MAX_KEYS})", files.len()),
+                &format!("{expected}; found {} (at most {MAX_KEYS})", files.len()),
             ));
         }
         let mut keys = files
@@ -123,6 +117,20 @@ impl SigningKeys {
             Some(signer) => Ok(Self::from_keys(keys, signer)),
             None => Err(keys_error(&shown, expected)),
         }
+    }
+
+    fn made_at_start() -> Result<Self, ConfigError> {
+        let rng = SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|_| {
+                keys_error(
+                    "(none)",
+                    "a key made at start: the system's random source failed",
+                )
+            })?;
+        let key = Key::from_pkcs8(pkcs8.as_ref())
+            .map_err(|_| keys_error("(none)", "a key made at start"))?;
+        Ok(Self::from_keys(Vec::new(), key))
     }
 
     fn from_keys(older: Vec<Key>, signer: Key) -> Self {
@@ -328,22 +336,30 @@ mod tests {
     #[test]
     fn a_bad_key_folder_stops_front_naming_token_keys() {
         let missing = SigningKeys::load(Some(Path::new("/nonexistent/keys"))).unwrap_err();
-        let empty = key_folder(&[]);
-        let none = SigningKeys::load(Some(&empty)).unwrap_err();
-        std::fs::write(
-            empty.join("key.pem"),
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        )
-        .unwrap();
-        let garbled = SigningKeys::load(Some(&empty)).unwrap_err();
-        std::fs::write(empty.join("key.pem"), "hello").unwrap();
-        let not_pem = SigningKeys::load(Some(&empty)).unwrap_err();
-        std::fs::remove_dir_all(empty).unwrap();
+        // An empty folder (the Secret not made): one key made at start.
+        let dir = key_folder(&[]);
+        assert_eq!(
+            SigningKeys::load(Some(&dir)).unwrap().jwks()["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let garbage = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        std::fs::write(dir.join("key.pem"), garbage).unwrap();
+        let garbled = SigningKeys::load(Some(&dir)).unwrap_err();
+        std::fs::write(dir.join("key.pem"), "hello").unwrap();
+        let not_pem = SigningKeys::load(Some(&dir)).unwrap_err();
+        for n in 0..MAX_KEYS {
+            std::fs::write(dir.join(format!("{n}.pem")), "hello").unwrap();
+        }
+        let too_many = SigningKeys::load(Some(&dir)).unwrap_err();
+        std::fs::remove_dir_all(dir).unwrap();
         for (error, says) in [
             (missing, "No such file"),
-            (none, "found 0"),
             (garbled, "not a P-256 private key"),
             (not_pem, "no -----BEGIN PRIVATE KEY----- block"),
+            (too_many, "found 9 (at most 8)"),
         ] {
             assert_eq!(error.variable, "TOKEN_KEYS");
             assert!(error.to_string().contains(says), "{error}");
