@@ -263,28 +263,17 @@ mod tests {
     fn a_token_names_the_user_and_their_groups_and_verifies_against_the_jwks() {
         let keys = SigningKeys::load(None).unwrap();
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let token = keys
-            .issue(
-                "http://front",
-                &user("developer"),
-                now,
-                Duration::from_secs(600),
-            )
-            .unwrap();
-        let claims = verify(&token, keys.jwks()).unwrap();
+        let issue = |name| {
+            keys.issue("http://front", &user(name), now, Duration::from_secs(600))
+                .unwrap()
+        };
+        let claims = verify(&issue("developer"), keys.jwks()).unwrap();
         assert_eq!(claims["iss"], "http://front");
         assert_eq!(claims["sub"], "developer");
         assert_eq!(claims["groups"], json!(["developers"]));
         assert_eq!(claims["iat"], 1_800_000_000u64);
         assert_eq!(claims["exp"], 1_800_000_600u64);
-        let token = keys
-            .issue(
-                "http://front",
-                &user("jason"),
-                now,
-                Duration::from_secs(600),
-            )
-            .unwrap();
+        let token = issue("jason");
         assert_eq!(verify(&token, keys.jwks()).unwrap()["groups"], json!([]));
 
         // Another key's JWKS, or a changed claim, does not verify.

@@ -5,11 +5,17 @@ use testkit::Running;
 use testkit::stub::{Behaviour, Stub};
 
 async fn front() -> Running {
+    front_and_backend().1
+}
+
+/// front showing one fine backend, which records the headers of its calls.
+fn front_and_backend() -> (Stub, Running) {
     let fine = Stub::start(Behaviour::Fine {
         title: "Otomato Fine Service",
         version: "1.0",
     });
-    spawn_front(&[&fine.address], Duration::from_secs(1))
+    let front = spawn_front(&[&fine.address], Duration::from_secs(2));
+    (fine, front)
 }
 
 #[tokio::test]
@@ -198,11 +204,7 @@ fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 
 #[tokio::test]
 async fn signing_in_issues_a_token_that_verifies_against_the_jwks_and_goes_to_the_backends() {
-    let backend = Stub::start(Behaviour::Fine {
-        title: "Otomato Fine Service",
-        version: "1.0",
-    });
-    let front = spawn_front(&[&backend.address], Duration::from_secs(2));
+    let (backend, front) = front_and_backend();
     let response = client()
         .post(format!("{}/login", front.address))
         .form(&[("username", "developer"), ("next", "/")])
@@ -274,11 +276,7 @@ async fn signing_in_issues_a_token_that_verifies_against_the_jwks_and_goes_to_th
 
 #[tokio::test]
 async fn a_token_cookie_that_is_not_a_jwt_is_not_sent_on() {
-    let backend = Stub::start(Behaviour::Fine {
-        title: "Otomato Fine Service",
-        version: "1.0",
-    });
-    let front = spawn_front(&[&backend.address], Duration::from_secs(2));
+    let (backend, front) = front_and_backend();
     let long = format!("a.{}.c", "b".repeat(5000));
     for token in ["not-a-jwt", "a.b", "a.b.c\"", long.as_str()] {
         let (status, _) = page(
