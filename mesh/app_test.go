@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 // Received is one request as a backend pod saw it.
 type Received struct {
 	Path, Host, Cookie, RequestID string
+	Method, Authorization         string // stage 10: device writes, and whether a token came through
 }
 
 // AppPod serves what a pod of aleph or beth serves at its stage, as labs/stages.tsv says the
@@ -82,7 +85,8 @@ func (p *AppPod) Received() []Received {
 
 func (p *AppPod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	p.received = append(p.received, Received{r.URL.Path, r.Host, r.Header.Get("Cookie"), r.Header.Get("X-Request-Id")})
+	p.received = append(p.received, Received{Path: r.URL.Path, Host: r.Host, Cookie: r.Header.Get("Cookie"),
+		RequestID: r.Header.Get("X-Request-Id"), Method: r.Method, Authorization: r.Header.Get("Authorization")})
 	f := p.faults
 	p.mu.Unlock()
 	if f.delay > 0 && rand.Float64() < f.delayRate {
@@ -90,6 +94,10 @@ func (p *AppPod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rand.Float64() < f.errorRate {
 		http.Error(w, "fault injected", f.errorStatus)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/device") && r.Method != http.MethodGet {
+		deviceWrite(w, r)
 		return
 	}
 	switch r.URL.Path {
@@ -113,6 +121,30 @@ func (p *AppPod) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = w.Write([]byte(p.Stage.Version))
 }
+
+// deviceWrite answers a device write as the backends do when it reaches them
+// (backend/src/devices/routes.rs), without MongoDB: POST /device creates (201), DELETE or PATCH
+// /device/<id> without If-Match is 428, an id that is not 24 hex digits 404.
+func deviceWrite(w http.ResponseWriter, r *http.Request) {
+	id, one := strings.CutPrefix(r.URL.Path, "/device/")
+	switch {
+	case r.URL.Path == "/device" && r.Method == http.MethodPost:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"_status":"OK"}`))
+	case one && (r.Method == http.MethodDelete || r.Method == http.MethodPatch) && !deviceID.MatchString(id):
+		http.NotFound(w, r)
+	case one && (r.Method == http.MethodDelete || r.Method == http.MethodPatch) && r.Header.Get("If-Match") == "":
+		http.Error(w, "If-Match required", http.StatusPreconditionRequired)
+	case one && r.Method == http.MethodDelete:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// deviceID is a device's id as the backends parse it: a MongoDB ObjectId, 24 hex digits.
+var deviceID = regexp.MustCompile(`^[0-9a-fA-F]{24}$`)
 
 // startApps serves every pod of aleph and beth at its address and port.
 func startApps(t *testing.T, pods []Pod) map[string]*AppPod {

@@ -14,10 +14,13 @@ var kinds = map[string]string{
 	"destinationrule": "DestinationRule",
 	"virtualservice":  "VirtualService",
 	"httproute":       "HTTPRoute",
+	// stage 10: kubectl annotate authorizationpolicy NAME istio.io/dry-run- (enforce a dry run)
+	"authorizationpolicy": "AuthorizationPolicy",
 }
 
 // Kubectl applies one `kubectl` command of a lab page to the state, as the API server would
-// for the objects' names and contents: apply -f / -k, delete -f / kind name, set env, scale.
+// for the objects' names and contents: apply -f / -k, delete -f / kind name, set env, scale,
+// annotate.
 // Anything else is an error: the scenario must not quietly skip a command it cannot follow.
 func (s *State) Kubectl(command string) error {
 	args := strings.Fields(command)
@@ -131,8 +134,48 @@ func (s *State) Kubectl(command string) error {
 		}
 		o.Doc["spec"].(map[string]any)["replicas"] = n
 		return nil
+	case "annotate":
+		// annotate kind name (or kind/name) key=value or key- ...; --overwrite is kubectl's
+		// consent to replace a value, which the state gives anyway.
+		rest = slices.DeleteFunc(rest, func(a string) bool { return a == "--overwrite" })
+		n := 1
+		if len(rest) > 0 && !strings.Contains(rest[0], "/") {
+			n = 2
+		}
+		if len(rest) <= n {
+			return fmt.Errorf("%q: annotate KIND NAME KEY=VALUE|KEY-", command)
+		}
+		kind, name, err := kindName(rest[:n])
+		if err != nil {
+			return fmt.Errorf("%q: %w", command, err)
+		}
+		o, ok := s.Get(kind, name)
+		if !ok {
+			return fmt.Errorf("%q: no %s %s", command, kind, name)
+		}
+		return annotate(o.Doc, rest[n:])
 	}
 	return fmt.Errorf("kubectl %s: not followed by the scenario", args[1])
+}
+
+// annotate sets (key=value) or removes (key-) annotations of an object, as kubectl annotate.
+func annotate(doc map[string]any, changes []string) error {
+	meta, _ := doc["metadata"].(map[string]any)
+	annotations, _ := meta["annotations"].(map[string]any)
+	if annotations == nil {
+		annotations = map[string]any{}
+	}
+	for _, change := range changes {
+		if key, value, set := strings.Cut(change, "="); set {
+			annotations[key] = value
+		} else if key, ok := strings.CutSuffix(change, "-"); ok {
+			delete(annotations, key)
+		} else {
+			return fmt.Errorf("annotate: %q is neither KEY=VALUE nor KEY-", change)
+		}
+	}
+	meta["annotations"] = annotations
+	return nil
 }
 
 func kindName(args []string) (string, string, error) {
