@@ -507,6 +507,14 @@ func TestSecurity(t *testing.T) {
 				if want, ok := badTokenAnswers[b.name]; ok && (got.Status != want.status || got.Body != want.body) {
 					t.Errorf("%s: %s %s answered %d %q, want %d %q", b.name, req.method, req.path, got.Status, got.Body, want.status, want.body)
 				}
+				if req.method == "GET" && b.token == "a.b.c" {
+					claim(t, "security/request-authentication.yaml", `answers "Jwt verification fails"`,
+						got.Body == "Jwt verification fails", fmt.Sprintf("Envoy answers %d %q", got.Status, got.Body))
+				}
+				if req.method == "GET" && b.name == "expired" {
+					claim(t, "security/request-authentication.yaml", `(an expired one: "Jwt is expired")`,
+						got.Body == "Jwt is expired", fmt.Sprintf("Envoy answers %d %q", got.Status, got.Body))
+				}
 			}
 		}
 	})
