@@ -30,6 +30,10 @@ manifests:
 labs:
     scripts/test labs setup
 
+# Every page's kubectl commands replayed against a real kube-apiserver and etcd (built into .local/).
+replay:
+    scripts/test replay
+
 # Each lab stage's patch behaves as its page and labs/stages.tsv say.
 stages:
     scripts/test stages

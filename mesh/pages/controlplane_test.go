@@ -1,0 +1,408 @@
+package pages
+
+// A real Kubernetes control plane for the replay (replay_test.go): etcd and kube-apiserver,
+// built from their Go modules (kube/go.mod, kube/etcd/go.mod) into .local/bin once per pin,
+// started on loopback with a temporary data directory, and stopped when the test ends, fails or
+// is interrupted. kubectl is the same release's, from the same module.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// kubeTool is one binary the replay builds: its package, in which module folder.
+type kubeTool struct{ name, module, pkg string }
+
+var kubeTools = []kubeTool{
+	{"kube-apiserver", "kube", "k8s.io/kubernetes/cmd/kube-apiserver"},
+	{"kubectl", "kube", "k8s.io/kubernetes/cmd/kubectl"},
+	{"etcd", "kube/etcd", "go.etcd.io/etcd/server/v3"},
+}
+
+// kubeVersion is the k8s.io/kubernetes release kube/go.mod requires, e.g. v1.35.4.
+func kubeVersion() (string, error) {
+	out, err := exec.Command("go", "-C", filepath.Join(root, "kube"), "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m k8s.io/kubernetes in kube/: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// versionFlags stamp the release into the binaries, as Kubernetes' own build does (without
+// them kube-apiserver and kubectl say v0.0.0-master).
+func versionFlags(version string) string {
+	major, minor, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	minor, _, _ = strings.Cut(minor, ".")
+	var flags []string
+	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		flags = append(flags, "-X "+pkg+".gitVersion="+version, "-X "+pkg+".gitMajor="+major,
+			"-X "+pkg+".gitMinor="+minor, "-X "+pkg+".gitTreeState=clean")
+	}
+	return strings.Join(flags, " ")
+}
+
+// buildKube builds kube-apiserver, kubectl and etcd into .local/bin, again only when their
+// modules' go.mod or go.sum change (.local/bin/kube.pin). Cold: about 10 minutes of CPU; Go's
+// module and build caches (outside the clone) make a rebuild take seconds.
+var buildKube = sync.OnceValues(func() (map[string]string, error) {
+	version, err := kubeVersion()
+	if err != nil {
+		return nil, err
+	}
+	ldflags := versionFlags(version)
+	h := sha256.New()
+	for _, f := range []string{"kube/go.mod", "kube/go.sum", "kube/etcd/go.mod", "kube/etcd/go.sum"} {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(h, "%s\n%s\n", f, data)
+	}
+	fmt.Fprintln(h, ldflags)
+	pin := version + " " + hex.EncodeToString(h.Sum(nil))[:16]
+	dir := filepath.Join(root, ".local", "bin")
+	bins := map[string]string{}
+	fresh := true
+	for _, tool := range kubeTools {
+		bins[tool.name] = filepath.Join(dir, tool.name)
+		if _, err := os.Stat(bins[tool.name]); err != nil {
+			fresh = false
+		}
+	}
+	if built, err := os.ReadFile(filepath.Join(dir, "kube.pin")); fresh && err == nil && string(built) == pin {
+		return bins, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	for _, tool := range kubeTools {
+		start := time.Now()
+		fmt.Fprintf(os.Stderr, "replay: building %s (%s) into %s\n", tool.name, tool.pkg, dir)
+		cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", bins[tool.name], tool.pkg)
+		cmd.Dir = filepath.Join(root, tool.module)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("building %s: %w", tool.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "replay: %s built in %s\n", tool.name, time.Since(start).Round(time.Second))
+	}
+	return bins, os.WriteFile(filepath.Join(dir, "kube.pin"), []byte(pin), 0o644)
+})
+
+// controlPlane is a running etcd and kube-apiserver, and how kubectl reaches them.
+type controlPlane struct {
+	dir     string // the temporary folder: data, certificates, kubeconfig, kubectl's cache
+	env     []string
+	kubectl string
+	Version string
+}
+
+// freePort is a loopback TCP port nobody listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// running is every process the control planes of this test binary started, to stop on a signal.
+var running = struct {
+	sync.Mutex
+	procs map[*exec.Cmd]bool
+	once  sync.Once
+}{procs: map[*exec.Cmd]bool{}}
+
+// stopProcess ends a process's group: SIGTERM, then SIGKILL after 10 s.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// startProcess starts a server in a process group of its own, killed with the test binary
+// (Pdeathsig) and on an interrupt, stopped by t.Cleanup; its output goes to log.
+func startProcess(t *testing.T, log string, name string, args ...string) {
+	t.Helper()
+	out, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	running.once.Do(func() {
+		signals := make(chan os.Signal, 1)
+		signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		go func() {
+			s := <-signals
+			running.Lock()
+			for c := range running.procs {
+				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			}
+			running.Unlock()
+			fmt.Fprintf(os.Stderr, "replay: %v: control plane stopped\n", s)
+			os.Exit(1)
+		}()
+	})
+	running.Lock()
+	if err := cmd.Start(); err != nil {
+		running.Unlock()
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	running.procs[cmd] = true
+	running.Unlock()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); out.Close(); close(done) }()
+	t.Cleanup(func() {
+		stopProcess(cmd, done)
+		running.Lock()
+		delete(running.procs, cmd)
+		running.Unlock()
+	})
+}
+
+// tail is the end of a log file, for a failure's message.
+func tail(path string) string {
+	data, _ := os.ReadFile(path)
+	if len(data) > 3000 {
+		data = data[len(data)-3000:]
+	}
+	return string(data)
+}
+
+// startControlPlane starts etcd and kube-apiserver on loopback ports, with a temporary data
+// directory: a static token whose user is in system:masters, RBAC, the serving certificate the
+// API server makes itself, a service-account key pair made here. It returns when the API server
+// is ready; t.Cleanup stops both.
+func startControlPlane(t *testing.T) *controlPlane {
+	t.Helper()
+	bins, err := buildKube()
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := kubeVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{"etcd", "certs", "home"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	token := hex.EncodeToString(secret)
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tokens := write("tokens.csv", token+`,replay-admin,replay-admin,"system:masters"`+"\n")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	saKey := write("sa.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	saPub := write("sa.pub", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})))
+
+	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	startProcess(t, filepath.Join(dir, "etcd.log"), bins["etcd"], "--name=replay",
+		"--data-dir="+filepath.Join(dir, "etcd"), "--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL, "--initial-cluster=replay="+peerURL,
+		"--unsafe-no-fsync", "--log-level=warn")
+	apiLog := filepath.Join(dir, "kube-apiserver.log")
+	startProcess(t, apiLog, bins["kube-apiserver"],
+		"--etcd-servers="+etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		fmt.Sprintf("--secure-port=%d", apiPort), "--cert-dir="+filepath.Join(dir, "certs"),
+		"--token-auth-file="+tokens, "--authorization-mode=RBAC", "--anonymous-auth=false",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+saPub, "--service-account-signing-key-file="+saKey,
+		"--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--v=0")
+
+	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // only to ask /readyz, on loopback
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", server+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kube-apiserver not ready in 90 s; its log ends:\n%s\netcd's:\n%s", tail(apiLog), tail(filepath.Join(dir, "etcd.log")))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The serving certificate the API server made (with the CA that signed it) is the
+	// kubeconfig's authority: kubectl checks it as it would a cluster's.
+	ca := filepath.Join(dir, "certs", "apiserver.crt")
+	kubeconfig := write("kubeconfig", fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: replay
+  cluster: {server: %q, certificate-authority: %q}
+users:
+- name: replay-admin
+  user: {token: %q}
+contexts:
+- name: replay
+  context: {cluster: replay, user: replay-admin, namespace: default}
+current-context: replay
+`, server, ca, token))
+	cp := &controlPlane{dir: dir, kubectl: bins["kubectl"], Version: version,
+		env: append(os.Environ(), "KUBECONFIG="+kubeconfig, "HOME="+filepath.Join(dir, "home"))}
+	return cp
+}
+
+// Kubectl runs the replay's kubectl in the repository's top folder (the pages' paths are from
+// there), stdin from input if not nil; it returns stdout, and stderr as the error's text.
+func (cp *controlPlane) Kubectl(input []byte, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cp.kubectl, args...)
+	cmd.Dir = root
+	cmd.Env = cp.env
+	if input != nil {
+		cmd.Stdin = bytes.NewReader(input)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return stdout.String(), fmt.Errorf("%s", msg)
+	}
+	return stdout.String(), nil
+}
+
+// mustKubectl runs kubectl for the control plane's own setup: a refusal ends the test.
+func (cp *controlPlane) mustKubectl(t *testing.T, input []byte, args ...string) string {
+	t.Helper()
+	out, err := cp.Kubectl(input, args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// goModule is a module `go mod download -json` fetched: its folder in Go's module cache.
+type goModule struct{ Path, Version, Dir, Error string }
+
+// download fetches path@version (from Go's module cache or the Go module proxy) outside any
+// module, as mesh/cmd/schemas does, and returns its folder.
+func download(t *testing.T, pathAtVersion string) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", pathAtVersion)
+	cmd.Dir = os.TempDir()
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	var m goModule
+	if err == nil {
+		err = json.Unmarshal(out, &m)
+	}
+	if err == nil && m.Error != "" {
+		err = fmt.Errorf("%s", m.Error)
+	}
+	if err != nil {
+		t.Fatalf("go mod download %s: %v", pathAtVersion, err)
+	}
+	return m.Dir
+}
+
+// setupPin is a NAME=${NAME:-value} (or NAME=value) line of scripts/setup-cluster.
+func setupPin(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "scripts", "setup-cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `=(?:\$\{` + name + `:-)?([^}\s]+)\}?$`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("no %s=... in scripts/setup-cluster", name)
+	}
+	return string(m[1])
+}
+
+// installCRDs installs, server-side as setup-cluster does (they are too large for kubectl's
+// last-applied annotation), the CRDs of the workshop's cluster at the kit's pins: the Gateway
+// API's standard channel (GATEWAY_API_VERSION, with its ValidatingAdmissionPolicy), Istio's
+// (mesh/go.mod's istio.io/istio, what istioctl install applies), Flagger's and Argo Rollouts'
+// (FLAGGER_VERSION, ARGO_ROLLOUTS_VERSION); then waits until each is served. It returns the
+// folder of the pinned Istio module (its samples/addons/ too).
+func installCRDs(t *testing.T, cp *controlPlane) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio").Output()
+	istio := strings.TrimSpace(string(out))
+	if err != nil || istio == "" {
+		// Not downloaded yet: go mod download fetches what mesh/go.mod pins.
+		dl := exec.Command("go", "mod", "download", "istio.io/istio")
+		dl.Stderr = os.Stderr
+		if err := dl.Run(); err != nil {
+			t.Fatalf("go mod download istio.io/istio: %v", err)
+		}
+		out, _ = exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio").Output()
+		istio = strings.TrimSpace(string(out))
+	}
+	gateway := download(t, "sigs.k8s.io/gateway-api@"+setupPin(t, "GATEWAY_API_VERSION"))
+	flagger := download(t, "github.com/fluxcd/flagger@"+setupPin(t, "FLAGGER_VERSION"))
+	argo := download(t, "github.com/argoproj/argo-rollouts@"+setupPin(t, "ARGO_ROLLOUTS_VERSION"))
+	files, _ := filepath.Glob(filepath.Join(gateway, "config", "crd", "standard", "*.yaml"))
+	argoCRDs, _ := filepath.Glob(filepath.Join(argo, "manifests", "crds", "*-crd.yaml"))
+	files = append(append(files, filepath.Join(istio, "manifests", "charts", "base", "files", "crd-all.gen.yaml"),
+		filepath.Join(flagger, "artifacts", "flagger", "crd.yaml")), argoCRDs...)
+	args := []string{"apply", "--server-side", "--field-manager=alephbeth-replay"}
+	for _, f := range files {
+		args = append(args, "-f", f)
+	}
+	start := time.Now()
+	cp.mustKubectl(t, nil, args...)
+	cp.mustKubectl(t, nil, "wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+	crds := strings.Count(cp.mustKubectl(t, nil, "get", "crd", "-o", "name"), "\n")
+	t.Logf("%d CRDs installed and served in %s (Gateway API %s standard, Istio %s, Flagger, Argo Rollouts)",
+		crds, time.Since(start).Round(time.Millisecond), setupPin(t, "GATEWAY_API_VERSION"), filepath.Base(istio))
+	return istio
+}
