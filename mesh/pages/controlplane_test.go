@@ -130,12 +130,23 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// running is every process the control planes of this test binary started, to stop on a signal.
+// running is every process the control planes of this test binary started, and the temporary
+// folders of the replay, to stop and remove on a signal (t.Cleanup does it otherwise).
 var running = struct {
 	sync.Mutex
 	procs map[*exec.Cmd]bool
+	dirs  []string
 	once  sync.Once
 }{procs: map[*exec.Cmd]bool{}}
+
+// scratch is t.TempDir(), removed on an interrupt too.
+func scratch(t *testing.T) string {
+	dir := t.TempDir()
+	running.Lock()
+	running.dirs = append(running.dirs, filepath.Dir(dir)) // the test's own temporary root
+	running.Unlock()
+	return dir
+}
 
 // stopProcess ends a process's group: SIGTERM, then SIGKILL after 10 s.
 func stopProcess(cmd *exec.Cmd, done <-chan struct{}) {
@@ -167,6 +178,10 @@ func startProcess(t *testing.T, log string, name string, args ...string) {
 			running.Lock()
 			for c := range running.procs {
 				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			}
+			time.Sleep(300 * time.Millisecond) // the killed processes let go of their files
+			for _, d := range running.dirs {
+				_ = os.RemoveAll(d)
 			}
 			running.Unlock()
 			fmt.Fprintf(os.Stderr, "replay: %v: control plane stopped\n", s)
@@ -213,7 +228,7 @@ func startControlPlane(t *testing.T) *controlPlane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := scratch(t)
 	for _, d := range []string{"etcd", "certs", "home"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			t.Fatal(err)

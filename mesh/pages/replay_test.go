@@ -48,7 +48,7 @@ type replayer struct {
 }
 
 func newReplayer(t *testing.T, cp *controlPlane) *replayer {
-	r := &replayer{t: t, cp: cp, tmp: t.TempDir(), setupMade: map[string]bool{}, gatewayMade: map[string]string{},
+	r := &replayer{t: t, cp: cp, tmp: scratch(t), setupMade: map[string]bool{}, gatewayMade: map[string]string{},
 		skipped: map[string][]string{}, adapted: map[string][]string{}, deleted: map[string]string{}}
 	// Istio's gateway controller (in istiod) deploys each Gateway API Gateway as a Deployment and
 	// a Service <name>-<class> (a waypoint: <name>); no istiod runs here.
@@ -405,7 +405,7 @@ func (r *replayer) count() int {
 // replayBroken: three pages broken on purpose, each refused by the API server with its own
 // message, in the page's failure format.
 func replayBroken(t *testing.T, cp *controlPlane) {
-	dir := t.TempDir()
+	dir := scratch(t)
 	cp.mustKubectl(t, nil, "create", "namespace", "broken")
 	for _, tc := range []struct{ name, file, yaml, ns, want string }{
 		{"a CEL rule violated", "beth-timeout.yaml", `apiVersion: gateway.networking.k8s.io/v1
