@@ -110,13 +110,13 @@ var kubeletSubs = map[string]string{
 // notReplayed says why the API server alone cannot answer a kubectl command, or "".
 func (r *replayer) notReplayed(c Command, pos []string, opts []option) string {
 	sub := pos[0]
+	if why, ok := kubeletSubs[sub]; ok {
+		return "kubectl " + sub + " " + why + ": needs a kubelet (no node here)"
+	}
 	for _, a := range c.Args {
 		if strings.Contains(a, "$") {
 			return "a shell expansion the replay cannot resolve (" + a + ")"
 		}
-	}
-	if why, ok := kubeletSubs[sub]; ok {
-		return "kubectl " + sub + " " + why + ": needs a kubelet (no node here)"
 	}
 	for _, f := range values(opts, "-f", "--filename", "-k", "--kustomize") {
 		if strings.Contains(f, "://") {
@@ -350,6 +350,10 @@ func TestReplay(t *testing.T) {
 	}
 	start := time.Now()
 	cp := startControlPlane(t)
+	// The release the workshop's cluster runs (setup-cluster's MicroK8s channel; kind follows it).
+	if line, _, _ := strings.Cut(setupPin(t, "MICROK8S_CHANNEL"), "/"); !strings.HasPrefix(cp.Version, "v"+line+".") {
+		t.Fatalf("kube/go.mod builds Kubernetes %s, the workshop's cluster runs %s (scripts/setup-cluster MICROK8S_CHANNEL): move one", cp.Version, line)
+	}
 	version, _ := cp.Kubectl(nil, "version")
 	t.Logf("control plane ready in %s:\n%s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(version))
 	istio := installCRDs(t, cp)
