@@ -3,6 +3,7 @@ package mesh
 import (
 	"encoding/json"
 	"fmt"
+	meshconfig "istio.io/api/mesh/v1alpha1"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,9 @@ import (
 
 // explained lists the istioctl analyze findings that stay, each explained by a comment in the
 // file it concerns (which must name its code): "CODE Kind namespace/name".
-var explained = map[string]string{}
+var explained = map[string]string{
+	"IST0133 AuthorizationPolicy staging/device-writes-need-a-token": "security/ambient/tokens.yaml",
+}
 
 // finding is one message of `istioctl analyze -o json`.
 type finding struct {
@@ -73,6 +76,56 @@ func TestIstioctlAnalyze(t *testing.T) {
 		}
 	}
 	t.Logf("istioctl analyze: %d distinct states", len(seen))
+}
+
+// TestIstioctlAnalyzeSecurity: stage 10's files, as page 10 applies them on the app, in sidecar
+// mode and in ambient mode (with the waypoint and the ambient profile's mesh configuration).
+func TestIstioctlAnalyzeSecurity(t *testing.T) {
+	bin, err := istioctl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []struct {
+		name   string
+		labels []string // staging's, as setup-cluster labels it
+		mesh   func() (*meshconfig.MeshConfig, error)
+		files  []string
+	}{
+		{"sidecars", []string{"istio-injection: enabled"}, meshConfig, []string{"security/strict-mtls.yaml",
+			"security/callers.yaml", "security/request-authentication.yaml", "security/device-writes.yaml",
+			"security/device-deletes.yaml"}},
+		{"ambient", []string{"istio.io/dataplane-mode: ambient", "istio.io/use-waypoint: waypoint"}, ambientMeshConfig,
+			[]string{"cluster/waypoint.yaml", "security/strict-mtls.yaml", "security/ambient/metrics-permissive.yaml",
+				"security/ambient/callers.yaml", "security/ambient/tokens.yaml"}},
+	} {
+		mc, err := mode.mesh()
+		if err != nil {
+			t.Fatal(err)
+		}
+		meshYAML, err := protomarshal.ToYAML(mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewState(root)
+		for _, c := range []string{"kubectl apply -k deployments/ -n staging", apply(clusterFiles), apply(mode.files...)} {
+			if err := s.Kubectl(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		namespace := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: staging\n  labels:\n    " +
+			strings.Join(mode.labels, "\n    ") + "\n"
+		state := append([]byte(namespace), s.YAML(nil)...)
+		findings, err := analyze(bin, writeTemp(t, mode.name+"-mesh.yaml", []byte(meshYAML)), state)
+		if err != nil {
+			t.Fatalf("%s: %v", mode.name, err)
+		}
+		for _, f := range findings {
+			if _, ok := explained[f.Code+" "+f.Origin]; !ok {
+				t.Errorf("%s: %s %s %s: %s", mode.name, f.Level, f.Code, f.Origin, f.Message)
+			}
+		}
+		t.Logf("%s: %d findings, all explained", mode.name, len(findings))
+	}
 }
 
 // The findings left alone are explained where they occur.
