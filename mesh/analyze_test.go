@@ -16,7 +16,7 @@ import (
 // explained lists the istioctl analyze findings that stay, each explained by a comment in the
 // file it concerns (which must name its code): "CODE Kind namespace/name".
 var explained = map[string]string{
-	"IST0133 AuthorizationPolicy staging/device-writes-need-a-token": "security/ambient/tokens.yaml",
+	"IST0133 AuthorizationPolicy staging/waypoint-device-writes-need-a-token": "security/ambient/tokens.yaml",
 }
 
 // finding is one message of `istioctl analyze -o json`.
