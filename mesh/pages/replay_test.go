@@ -406,7 +406,7 @@ func (r *replayer) count() int {
 	return n
 }
 
-// replayBroken: three pages broken on purpose, each refused by the API server with its own
+// replayBroken: pages broken on purpose, each refused by the API server with its own
 // message, in the page's failure format.
 func replayBroken(t *testing.T, cp *controlPlane) {
 	dir := scratch(t)
@@ -439,11 +439,15 @@ kind: ServiceAccount
 metadata:
   name: curl
 `, "outside", `namespaces "outside" not found`},
+		// What the pages' own kubectl rule no longer checks by hand: the server and kubectl say it.
+		{"a file missing", "nosuch.yaml", "", "broken", "nosuch.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, tc.file)
-			if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
-				t.Fatal(err)
+			if tc.yaml != "" {
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			page := ParsePage("labs/broken.md", "# Broken on purpose\n\n```sh\nkubectl apply -f "+file+" -n "+tc.ns+"\n```\n")
 			r := newReplayer(t, cp)
