@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -43,6 +44,8 @@ type replayer struct {
 	adaptations []string
 	deleted     map[string]string // what a delete named (namespace, then its arguments): where
 	lastRestart time.Time
+	printed     string // what the block's last `get -o jsonpath` printed
+	compared    int    // outputs held to what the page says
 	replayed    int
 	problems    []Problem
 }
@@ -227,8 +230,36 @@ func (r *replayer) run(c Command) bool {
 		r.problems = append(r.problems, Problem{c.Page, c.Line, shown(c.Args) + "\n    prints nothing: the path names no field of the object"})
 		return false
 	}
+	if slices.ContainsFunc(values(opts, "-o", "--output"), func(o string) bool { return strings.HasPrefix(o, "jsonpath") }) {
+		r.printed = strings.TrimSpace(out)
+	}
 	r.replayed++
 	return true
+}
+
+// youShouldSee is the first `value` of the page's "**You should see**" after a block.
+var youShouldSee = regexp.MustCompile("^\\*\\*You should see\\*\\* `([^`]*)`")
+
+// compareOutput holds what a block's `kubectl get -o jsonpath` printed to the value the page's
+// next "**You should see**" line gives, when that line follows the block before any other.
+func (r *replayer) compareOutput(p *Page, b *Block) {
+	if r.printed == "" {
+		return
+	}
+	end := b.Line + len(b.Lines) + 1
+	for _, l := range p.Prose {
+		if l.N <= end || strings.TrimSpace(l.Text) == "" {
+			continue
+		}
+		if m := youShouldSee.FindStringSubmatch(l.Text); m != nil {
+			r.compared++
+			if m[1] != r.printed {
+				r.problems = append(r.problems, Problem{p.Name, l.N, fmt.Sprintf(
+					"the page says you should see %q; the API server printed %q", m[1], r.printed)})
+			}
+		}
+		return
+	}
 }
 
 // replayPage replays a page's ```sh blocks, in order.
@@ -242,9 +273,11 @@ func (r *replayer) replayPage(p *Page) {
 			r.problems = append(r.problems, err.(Problem))
 			continue
 		}
+		r.printed = ""
 		for _, c := range cmds {
 			r.run(c)
 		}
+		r.compareOutput(p, b)
 	}
 }
 
@@ -391,7 +424,8 @@ func TestReplay(t *testing.T) {
 				fmt.Fprintf(&report, "    %s\n", c)
 			}
 		}
-		t.Logf("%d kubectl commands replayed in %s; the others:%s", r.replayed, time.Since(begin).Round(time.Millisecond), report.String())
+		t.Logf("%d kubectl commands replayed in %s (%d outputs held to what the page says); the others:%s", r.replayed,
+			time.Since(begin).Round(time.Millisecond), r.compared, report.String())
 		for _, p := range r.problems {
 			t.Errorf("%s", p)
 		}
