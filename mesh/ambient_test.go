@@ -221,15 +221,7 @@ func startWaypoint(t *testing.T, g generated, p *pki, block int) *envoyProcess {
 		"static_resources": map[string]any{
 			"listeners": listeners,
 			"clusters":  clusters,
-			"secrets": []any{
-				map[string]any{"name": "default", "tls_certificate": map[string]any{
-					"certificate_chain": map[string]any{"inline_bytes": certPEM},
-					"private_key":       map[string]any{"inline_bytes": keyPEM},
-				}},
-				map[string]any{"name": "ROOTCA", "validation_context": map[string]any{
-					"trusted_ca": map[string]any{"inline_bytes": p.caPEM},
-				}},
-			},
+			"secrets":   p.secrets(certPEM, keyPEM),
 		},
 	}
 	staticSecrets(bootstrap)

@@ -1,11 +1,11 @@
 package mesh
 
 import (
+	"alephbeth/mesh/internal/tools"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -98,7 +98,7 @@ func TestAutopilotTemplates(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yaml"), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := tools.FreePort(t)
 	cmd := exec.Command(prometheus, "--config.file="+filepath.Join(dir, "prometheus.yaml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
 	if err := cmd.Start(); err != nil {
@@ -343,14 +343,4 @@ func instant(api, query string) (float64, error) {
 		return 0, fmt.Errorf("value %q", text)
 	}
 	return value, nil
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

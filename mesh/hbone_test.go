@@ -56,6 +56,20 @@ func newPKI(t *testing.T) *pki {
 	return &pki{ca: ca, key: key, caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
+// secrets are the static secrets of the names istio-agent's SDS would serve a proxy: its
+// workload certificate ("default") and the mesh's root ("ROOTCA").
+func (p *pki) secrets(certPEM, keyPEM []byte) []any {
+	return []any{
+		map[string]any{"name": "default", "tls_certificate": map[string]any{
+			"certificate_chain": map[string]any{"inline_bytes": certPEM},
+			"private_key":       map[string]any{"inline_bytes": keyPEM},
+		}},
+		map[string]any{"name": "ROOTCA", "validation_context": map[string]any{
+			"trusted_ca": map[string]any{"inline_bytes": p.caPEM},
+		}},
+	}
+}
+
 // workload issues the certificate of a service account in staging
 // (spiffe://cluster.local/ns/staging/sa/<sa>), with a DNS name for Go's own checks.
 func (p *pki) workload(t *testing.T, sa string) (certPEM, keyPEM []byte, cert tls.Certificate) {

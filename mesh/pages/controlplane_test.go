@@ -6,6 +6,7 @@ package pages
 // is interrupted. kubectl is the same release's, from the same module.
 
 import (
+	"alephbeth/mesh/internal/tools"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -18,7 +19,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -117,17 +117,6 @@ type controlPlane struct {
 	env     []string
 	kubectl string
 	Version string
-}
-
-// freePort is a loopback TCP port nobody listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // running is every process the control planes of this test binary started, and the temporary
@@ -256,7 +245,7 @@ func startControlPlane(t *testing.T) *controlPlane {
 	saKey := write("sa.key", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
 	saPub := write("sa.pub", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})))
 
-	etcdPort, peerPort, apiPort := freePort(t), freePort(t), freePort(t)
+	etcdPort, peerPort, apiPort := tools.FreePort(t), tools.FreePort(t), tools.FreePort(t)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	startProcess(t, filepath.Join(dir, "etcd.log"), bins["etcd"], "--name=replay",

@@ -10,6 +10,7 @@ package pages
 // kube-apiserver, kubectl and etcd first (about 10 minutes of CPU cold, seconds later).
 
 import (
+	"alephbeth/mesh/internal/tools"
 	"bytes"
 	"fmt"
 	"os"
@@ -18,7 +19,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -281,28 +281,6 @@ func (r *replayer) replayPage(p *Page) {
 	}
 }
 
-// istioctlBin is mesh/go.mod's istioctl, built into .local/bin as mesh's tests build it (the
-// same pin file), for `istioctl manifest generate`.
-var istioctlBin = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(root, ".local", "bin", "istioctl")
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "istio.io/istio").Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m istio.io/istio: %w", err)
-	}
-	pin := strings.TrimSpace(string(out))
-	if built, err := os.ReadFile(bin + ".pin"); err == nil && string(built) == pin {
-		if _, err := os.Stat(bin); err == nil {
-			return bin, nil
-		}
-	}
-	cmd := exec.Command("go", "build", "-o", bin, "istio.io/istio/istioctl/cmd/istioctl")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building istioctl: %w", err)
-	}
-	return bin, os.WriteFile(bin+".pin", []byte(pin), 0o644)
-})
-
 // setupCluster makes on the API server what scripts/setup-cluster makes on a workshop machine
 // (sidecar mode), as far as objects go: istioctl install's objects (`istioctl manifest generate
 // -f cluster/istio.yaml`, less its CRDs, installed already, and its webhooks, which no istiod
@@ -311,7 +289,7 @@ var istioctlBin = sync.OnceValues(func() (string, error) {
 func setupCluster(t *testing.T, r *replayer, istio string) {
 	t.Helper()
 	cp := r.cp
-	istioctl, err := istioctlBin()
+	istioctl, err := tools.Istioctl(root)
 	if err != nil {
 		t.Fatal(err)
 	}

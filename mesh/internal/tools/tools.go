@@ -1,0 +1,59 @@
+// Package tools holds what the tests of mesh and of mesh/pages both take from the machine:
+// istioctl built from this module's pinned Istio, and free loopback ports.
+package tools
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var istioctl struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// Istioctl builds istioctl from this module's pinned Istio into <root>/.local/bin, once per pin
+// (Go's module and build caches make a later build take seconds). .local/bin/istioctl.pin names
+// the istio.io/istio version it was built from; another pin builds it again.
+func Istioctl(root string) (string, error) {
+	istioctl.once.Do(func() { istioctl.bin, istioctl.err = buildIstioctl(root) })
+	return istioctl.bin, istioctl.err
+}
+
+func buildIstioctl(root string) (string, error) {
+	bin := filepath.Join(root, ".local", "bin", "istioctl")
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", "istio.io/istio").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m istio.io/istio: %w", err)
+	}
+	pin := strings.TrimSpace(string(out))
+	if built, err := os.ReadFile(bin + ".pin"); err == nil && string(built) == pin {
+		if _, err := os.Stat(bin); err == nil {
+			return bin, nil
+		}
+	}
+	cmd := exec.Command("go", "build", "-o", bin, "istio.io/istio/istioctl/cmd/istioctl")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building istioctl: %w", err)
+	}
+	return bin, os.WriteFile(bin+".pin", []byte(pin), 0o644)
+}
+
+// FreePort is a loopback TCP port nobody listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
