@@ -102,8 +102,7 @@ pub fn routes(
         routes.service(
             web::scope("")
                 .wrap(from_fn(faults::inject))
-                // First: the labs call `/version` most, and actix tries routes in order
-                // (to route a request, and again for its metric's route label).
+                // First: the labs call `/version` most, and actix tries routes in order.
                 .configure(own_routes)
                 .service(
                     web::resource("/version").default_service(device::method_not_allowed("GET")),

@@ -23,81 +23,74 @@ pub struct ServedBy(pub Option<HeaderValue>);
 /// Middleware: for every request, one server span (joined to the incoming
 /// trace), one access-log line, and its count and time in the metrics; on
 /// every answer, the headers of [`answer`] (pod, attempt, trace id).
+///
+/// What the line, the metrics and the answer need is read after the handler, from the request
+/// the response still holds: the router has matched the route by then (naming it costs an index
+/// walk, where before the handler it costs matching the path again), and nothing is copied.
 pub async fn observe_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    // Copies: the router needs the request to itself (a clone kept here panics).
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map_or("-", clip)
-            .to_string()
-    };
-    // A mirrored copy keeps its Host (`beth`) on Istio >= 1.28: its request id is what
-    // ties it to the request the other version served.
-    let host = header(actix_web::http::header::HOST.as_str());
-    let request_id = header(REQUEST_ID);
-    let path = clip(req.path()).to_string();
-    let attempt = req
-        .headers()
-        .get(ENVOY_ATTEMPT_COUNT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(answer::attempt);
-    let served_by = req.app_data::<web::Data<ServedBy>>().cloned();
-    let metrics = req
-        .app_data::<web::Data<crate::metrics::Metrics>>()
-        .cloned();
-    let tracing_state = req
+    // With tracing on, the span starts before the handler, whose calls are its children.
+    let span = req
         .app_data::<web::Data<Tracing>>()
         .filter(|t| t.is_enabled())
-        .cloned();
-    let span = tracing_state.as_ref().and_then(|t| {
-        t.start(
-            &incoming_context(req.headers()),
-            format!("{method} {route}"),
-            SpanKind::Server,
-            vec![
-                KeyValue::new("http.request.method", method),
-                KeyValue::new("http.route", route.clone()),
-                KeyValue::new("url.path", path.clone()),
-            ],
-        )
-    });
+        .and_then(|t| {
+            let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.into());
+            t.start(
+                &incoming_context(req.headers()),
+                format!("{method} {route}"),
+                SpanKind::Server,
+                vec![
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("http.route", route),
+                    KeyValue::new("url.path", clip(req.path()).to_string()),
+                ],
+            )
+        });
     if let Some(cx) = &span {
         req.extensions_mut().insert(RequestSpan(cx.clone()));
     }
-    // Without a span of its own, the trace the request came in (W3C or B3), if any.
-    let incoming_trace = match &span {
-        Some(_) => None,
-        None => Some(
-            incoming_context(req.headers())
-                .span()
-                .span_context()
-                .clone(),
-        )
-        .filter(|c| c.is_valid())
-        .map(|c| c.trace_id().to_string()),
-    };
     let mut result = next.call(req).await;
-    let status = match &result {
-        Ok(res) => res.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+    let elapsed = started.elapsed().as_secs_f64();
+    let (status, request) = match &result {
+        Ok(response) => (response.status().as_u16(), Some(response.request().clone())),
+        // An error no handler turned into a response (rare): logged without the request.
+        Err(e) => (e.as_response_error().status_code().as_u16(), None),
     };
-    let trace_id = span
+    if let Some(cx) = &span {
+        end_span(cx, Some(status), None);
+    }
+    let header = |name: &str| {
+        request
+            .as_ref()
+            .and_then(|r| r.headers().get(name))
+            .and_then(|v| v.to_str().ok())
+    };
+    let route = request
         .as_ref()
-        .map(|cx| cx.span().span_context().trace_id().to_string())
-        .or(incoming_trace);
-    if let Ok(response) = &mut result {
+        .and_then(|r| r.match_pattern())
+        .unwrap_or_else(|| UNMATCHED.into());
+    // The trace id: the span's, else the trace the request came in (W3C or B3), if any.
+    let trace_id = match &span {
+        Some(cx) => Some(cx.span().span_context().trace_id().to_string()),
+        None => request.as_ref().and_then(|r| {
+            Some(incoming_context(r.headers()).span().span_context().clone())
+                .filter(|c| c.is_valid())
+                .map(|c| c.trace_id().to_string())
+        }),
+    };
+    if let (Ok(response), Some(request)) = (&mut result, &request) {
         let headers = response.headers_mut();
-        if let Some(pod) = served_by.as_ref().and_then(|s| s.0.clone()) {
+        if let Some(pod) = request
+            .app_data::<web::Data<ServedBy>>()
+            .and_then(|s| s.0.clone())
+        {
             headers.insert(HeaderName::from_static(SERVED_BY), pod);
         }
-        if let Some(attempt) = attempt {
+        if let Some(attempt) = header(ENVOY_ATTEMPT_COUNT).and_then(answer::attempt) {
             headers.insert(HeaderName::from_static(ATTEMPT), attempt.into());
         }
         if let Some(id) = trace_id
@@ -107,26 +100,30 @@ pub async fn observe_requests(
             headers.insert(HeaderName::from_static(TRACE_ID), id);
         }
     }
-    if let Some(cx) = &span {
-        end_span(cx, Some(status), None);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    if let Some(metrics) = metrics {
+    if let Some(metrics) = request
+        .as_ref()
+        .and_then(|r| r.app_data::<web::Data<crate::metrics::Metrics>>())
+    {
         metrics.observe(method, &route, status, elapsed);
     }
     AccessLine {
         method,
-        host: &host,
-        path: &path,
+        // A mirrored copy keeps its Host (`beth`) on Istio >= 1.28: its request id is what
+        // ties it to the request the other version served.
+        host: header(actix_web::http::header::HOST.as_str()).map_or("-", clip),
+        path: request.as_ref().map_or("-", |r| clip(r.path())),
         status,
         ms: (elapsed * 10_000.0).round() / 10.0,
-        request_id: &request_id,
+        request_id: header(REQUEST_ID).map_or("-", clip),
         trace_id: trace_id.as_deref().unwrap_or("-"),
     }
     // Probes come every few seconds: keep them out of the default log.
     .log(matches!(route.as_str(), "/healthz" | "/readyz"));
     result
 }
+
+/// The route label of a request no route matched.
+const UNMATCHED: &str = "unmatched";
 
 /// The longest text from a request that a span attribute or a log line keeps.
 const MAX_ATTRIBUTE_BYTES: usize = 1024;
