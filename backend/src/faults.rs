@@ -8,9 +8,10 @@
 //! stay in plain code: these knobs are not how aleph or beth break.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
@@ -33,6 +34,12 @@ pub struct FaultSettings {
     pub delay: Option<Duration>,
     /// The share of requests delayed, 0 to 1.
     pub delay_rate: f64,
+}
+
+impl FaultSettings {
+    fn is_on(&self) -> bool {
+        self.error_rate > 0.0 || (self.delay.is_some() && self.delay_rate > 0.0)
+    }
 }
 
 impl Default for FaultSettings {
@@ -130,25 +137,39 @@ impl FaultSettings {
 
 /// The knobs of one running backend, shared by its workers and its admin port.
 #[derive(Debug, Default)]
-pub struct Faults(RwLock<FaultSettings>);
+pub struct Faults {
+    settings: RwLock<FaultSettings>,
+    /// Whether any knob is on: what every request reads, without taking the lock (a read lock
+    /// writes its counter, which the workers' cores would pass to each other on every request).
+    on: AtomicBool,
+}
 
 impl Faults {
     pub fn new(settings: FaultSettings) -> Self {
-        Self(RwLock::new(settings))
+        Self {
+            on: AtomicBool::new(settings.is_on()),
+            settings: RwLock::new(settings),
+        }
     }
 
     pub fn settings(&self) -> FaultSettings {
         *self
-            .0
+            .settings
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The knobs, or `None` when all are off.
+    fn active(&self) -> Option<FaultSettings> {
+        self.on.load(Ordering::Acquire).then(|| self.settings())
+    }
+
     fn set(&self, settings: FaultSettings) {
         *self
-            .0
+            .settings
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+        self.on.store(settings.is_on(), Ordering::Release);
     }
 }
 
@@ -226,14 +247,16 @@ pub async fn change(
 }
 
 /// Middleware: delays and fails requests as the knobs say.
-pub async fn inject(
+pub async fn inject<B: MessageBody + 'static>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let settings = req
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let Some(settings) = req
         .app_data::<web::Data<Faults>>()
-        .map(|faults| faults.settings())
-        .unwrap_or_default();
+        .and_then(|faults| faults.active())
+    else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
     if let Some(delay) = settings.delay
         && happens(settings.delay_rate)
     {
@@ -254,9 +277,9 @@ pub async fn inject(
                 "fault injected by FAULT_ERROR_RATE: HTTP {}\n",
                 status.as_u16()
             ));
-        return Ok(req.into_response(response));
+        return Ok(req.into_response(response).map_into_right_body());
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// True for this share of calls.
