@@ -172,19 +172,27 @@ func runEnvoy(t *testing.T, bootstrap map[string]any, admin string) *envoyProces
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	awaitOK(t, cmd, "http://"+admin+"/ready", 50*time.Millisecond, "Envoy did not become ready", &stderr)
+	return e
+}
+
+// awaitOK polls url until it answers 200; it fails the test, with the process's output, when
+// the process has exited or 20 s have passed.
+func awaitOK(t *testing.T, cmd *exec.Cmd, url string, every time.Duration, failure string, output fmt.Stringer) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + admin + "/ready")
+		resp, err := http.Get(url)
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return e
+				return
 			}
 		}
 		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("Envoy did not become ready: %v\n%s", err, stderr.String())
+			t.Fatalf("%s: %v\n%s", failure, err, output.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 

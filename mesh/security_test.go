@@ -103,20 +103,8 @@ func startFront(t *testing.T, ip string) *Front {
 	// Killed at the end of the test, passed or failed.
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	f := &Front{URL: "http://" + ip + ":8080", key: key}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(f.URL + "/.well-known/jwks.json")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return f
-			}
-		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("front did not serve its JWKS: %v\n%s", err, out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitOK(t, cmd, f.URL+"/.well-known/jwks.json", 100*time.Millisecond, "front did not serve its JWKS", &out)
+	return f
 }
 
 // signIn is the sign-in form's POST /login: the token cookie front sets.
