@@ -9,8 +9,10 @@
 //! on the way out, [`Propagated::outgoing`] gives the headers to send, with
 //! the span headers pointing at the app's own client span when tracing is on.
 
+use std::sync::LazyLock;
+
 use actix_web::HttpRequest;
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
@@ -69,6 +71,8 @@ const fn header(name: &'static str, role: Role, format: Format) -> Header {
 pub const REQUEST_ID: &str = "x-request-id";
 /// B3's parent span id: written by [`ClientSpanIds`] from the server span.
 const B3_PARENT_SPAN_ID: &str = "x-b3-parentspanid";
+/// B3's trace id, the header that starts a B3 trace context in its multi-header form.
+const B3_TRACE_ID: &str = "x-b3-traceid";
 /// B3's single-header form: sent on only when it came in.
 const B3_SINGLE: &str = "b3";
 /// W3C Trace Context: the only key the W3C propagator may write here
@@ -80,7 +84,7 @@ pub const FORWARDED_HEADERS: &[Header] = &[
     // Request correlation: Envoy sets it on entry; access logs and traces join on it.
     header(REQUEST_ID, Role::Correlation, Format::Text(256)),
     // Zipkin B3 (Istio's default tracer in Envoy, read by Jaeger and Zipkin).
-    header("x-b3-traceid", Role::Span, Format::TraceId),
+    header(B3_TRACE_ID, Role::Span, Format::TraceId),
     header("x-b3-spanid", Role::Span, Format::SpanId),
     header(B3_PARENT_SPAN_ID, Role::Span, Format::SpanId),
     header("x-b3-sampled", Role::Span, Format::Sampled),
@@ -121,6 +125,10 @@ fn is_span_header(name: &str) -> bool {
 /// The trace context that arrived with a request, in B3 or W3C headers:
 /// the parent of the request's server span.
 pub fn incoming_context(headers: &HeaderMap) -> Context {
+    // Most requests outside the mesh carry no trace: skip the propagators' seven lookups.
+    if !TRACE_HEADERS.iter().any(|name| headers.contains_key(name)) {
+        return Context::new();
+    }
     let propagators: [&dyn TextMapPropagator; 2] = [
         &TraceContextPropagator::new(),
         &B3Propagator::with_encoding(B3Encoding::SingleAndMultiHeader),
@@ -133,12 +141,36 @@ pub fn incoming_context(headers: &HeaderMap) -> Context {
     context
 }
 
+/// The headers that start a trace context (W3C's, B3's two forms): without one, there is none.
+const TRACE_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static(TRACEPARENT),
+    HeaderName::from_static(B3_TRACE_ID),
+    HeaderName::from_static(B3_SINGLE),
+];
+
+/// [`FORWARDED_HEADERS`]' names, parsed once: actix's map parses a `&str` name on every lookup,
+/// and allocates for each name HTTP does not define (all of these but none).
+static FORWARDED_NAMES: LazyLock<Vec<HeaderName>> = LazyLock::new(|| {
+    FORWARDED_HEADERS
+        .iter()
+        .map(|h| HeaderName::from_static(h.name))
+        .collect()
+});
+
+/// `name`'s value in `headers`, without parsing `name` when it is a forwarded header's.
+fn forwarded_header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h HeaderValue> {
+    match FORWARDED_NAMES.iter().find(|n| n.as_str() == name) {
+        Some(parsed) => headers.get(parsed),
+        None => headers.get(name),
+    }
+}
+
 /// Lets the propagators read actix's header map without copying it.
 struct HeaderReader<'a>(&'a HeaderMap);
 
 impl Extractor for HeaderReader<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|v| v.to_str().ok())
+        forwarded_header(self.0, key).and_then(|v| v.to_str().ok())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -181,7 +213,7 @@ impl Propagated {
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut kept = Vec::new();
         for forwarded in FORWARDED_HEADERS {
-            let Some(value) = headers.get(forwarded.name) else {
+            let Some(value) = forwarded_header(headers, forwarded.name) else {
                 continue;
             };
             match value

@@ -63,7 +63,7 @@ pub async fn observe_requests(
     if let Some(cx) = &span {
         end_span(cx, Some(status), None);
     }
-    let header = |name: &str| {
+    let header = |name: &HeaderName| {
         request
             .as_ref()
             .and_then(|r| r.headers().get(name))
@@ -88,16 +88,16 @@ pub async fn observe_requests(
             .app_data::<web::Data<ServedBy>>()
             .and_then(|s| s.0.clone())
         {
-            headers.insert(HeaderName::from_static(SERVED_BY), pod);
+            headers.insert(SERVED_BY_HEADER, pod);
         }
-        if let Some(attempt) = header(ENVOY_ATTEMPT_COUNT).and_then(answer::attempt) {
-            headers.insert(HeaderName::from_static(ATTEMPT), attempt.into());
+        if let Some(attempt) = header(&ENVOY_ATTEMPT_COUNT_HEADER).and_then(answer::attempt) {
+            headers.insert(ATTEMPT_HEADER, attempt.into());
         }
         if let Some(id) = trace_id
             .as_deref()
             .and_then(|id| HeaderValue::from_str(id).ok())
         {
-            headers.insert(HeaderName::from_static(TRACE_ID), id);
+            headers.insert(TRACE_ID_HEADER, id);
         }
     }
     if let Some(metrics) = request
@@ -110,17 +110,24 @@ pub async fn observe_requests(
         method,
         // A mirrored copy keeps its Host (`beth`) on Istio >= 1.28: its request id is what
         // ties it to the request the other version served.
-        host: header(actix_web::http::header::HOST.as_str()).map_or("-", clip),
+        host: header(&actix_web::http::header::HOST).map_or("-", clip),
         path: request.as_ref().map_or("-", |r| clip(r.path())),
         status,
         ms: (elapsed * 10_000.0).round() / 10.0,
-        request_id: header(REQUEST_ID).map_or("-", clip),
+        request_id: header(&REQUEST_ID_HEADER).map_or("-", clip),
         trace_id: trace_id.as_deref().unwrap_or("-"),
     }
     // Probes come every few seconds: keep them out of the default log.
     .log(matches!(route.as_str(), "/healthz" | "/readyz"));
     result
 }
+
+// The names parsed at compile time: a `&str` is parsed (and allocated) on every lookup.
+const SERVED_BY_HEADER: HeaderName = HeaderName::from_static(SERVED_BY);
+const ATTEMPT_HEADER: HeaderName = HeaderName::from_static(ATTEMPT);
+const TRACE_ID_HEADER: HeaderName = HeaderName::from_static(TRACE_ID);
+const ENVOY_ATTEMPT_COUNT_HEADER: HeaderName = HeaderName::from_static(ENVOY_ATTEMPT_COUNT);
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
 
 /// The route label of a request no route matched.
 const UNMATCHED: &str = "unmatched";
