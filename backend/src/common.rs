@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::Identity;
@@ -48,11 +50,13 @@ pub async fn headers(request: HttpRequest) -> HttpResponse {
     HttpResponse::Ok().json(joined)
 }
 
-/// A plain-text answer, as the original's endpoints gave.
-pub fn plain(body: impl Into<String>) -> HttpResponse {
+/// A plain-text answer, as the original's endpoints gave. A `&'static str` (a version, a
+/// title) is sent as it is, not copied: `/version` is the labs' busiest route.
+pub fn plain(body: impl MessageBody + 'static) -> HttpResponse {
+    const PLAIN_TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
     HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .body(body.into())
+        .insert_header((header::CONTENT_TYPE, PLAIN_TEXT))
+        .body(body)
 }
 
 #[cfg(test)]
