@@ -144,7 +144,8 @@ impl Application {
         let app_metrics = metrics.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(app_metrics.clone())
+                // This worker's own counts (the factory runs once per worker).
+                .app_data(web::Data::new(app_metrics.shard()))
                 .app_data(tracing_data.clone())
                 .app_data(readiness_data.clone())
                 .app_data(served_by.clone())

@@ -102,7 +102,7 @@ pub async fn observe_requests(
     }
     if let Some(metrics) = request
         .as_ref()
-        .and_then(|r| r.app_data::<web::Data<crate::metrics::Metrics>>())
+        .and_then(|r| r.app_data::<web::Data<crate::metrics::MetricsShard>>())
     {
         metrics.observe(method, &route, status, elapsed);
     }
