@@ -1,14 +1,18 @@
-//! Log lines on their way to stdout: appended to one buffer by the threads
+//! Log lines on their way to stdout: appended to a buffer by the threads
 //! that log, written by a thread of their own in batches.
 //!
 //! Why not a channel per line (tracing-appender): at `/version`'s rate its
 //! writer thread drains the channel, flushes, sleeps and is woken again for
 //! the next line, so most lines cost a wake-up and a system call. Here a line
-//! costs a copy under a lock: an access line through the subscriber took
-//! ~970 ns with tracing-appender's writer and ~610 ns with this one
-//! (`shared/examples/log_lines.rs`, 1,000,000 lines).
+//! costs a copy under a lock that no other thread that logs takes: each thread
+//! appends to a stripe of its own (with one buffer for all, the server's workers
+//! waited for each other's lines, and passed the lock between their cores).
+//! A thread's lines keep their order; lines of different threads were never in
+//! a set order.
 
+use std::cell::Cell;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -19,13 +23,16 @@ use tracing_subscriber::fmt::MakeWriter;
 /// within this.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Queued bytes that wake the writer before its interval is up.
-const FLUSH_BYTES: usize = 64 * 1024;
+/// Stripes: the threads that log are spread over them, each thread always to the same one.
+const STRIPES: usize = 8;
 
-/// Queued bytes past which a thread that logs waits for the writer rather
-/// than a line being dropped (the labs read every access line): memory stays
-/// bounded when stdout is slow. About 4,000 access lines.
-const MAX_QUEUED_BYTES: usize = 1024 * 1024;
+/// Bytes in one stripe that wake the writer before its interval is up.
+const FLUSH_BYTES: usize = 32 * 1024;
+
+/// Bytes queued in one stripe past which a thread that logs waits for the
+/// writer rather than a line being dropped (the labs read every access line):
+/// memory stays bounded (1 MiB in all) when stdout is slow.
+const MAX_STRIPE_BYTES: usize = 1024 * 1024 / STRIPES;
 
 /// The logging side: what the log subscriber writes its lines to.
 #[derive(Clone)]
@@ -39,32 +46,50 @@ pub struct LogWriterGuard {
 }
 
 struct Queue {
-    state: Mutex<State>,
-    /// The writer waits on it for lines (or the end).
-    queued: Condvar,
+    stripes: [Stripe; STRIPES],
+    /// Whether the service is ending: read on every line, so not behind a lock all threads take.
+    closed: AtomicBool,
+    /// What the writer waits on `wake` with.
+    waiting: Mutex<()>,
+    /// Wakes the writer: a full stripe, or the end.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Stripe {
+    lines: Mutex<Vec<u8>>,
     /// Threads that log wait on it for room.
     written: Condvar,
 }
 
-#[derive(Default)]
-struct State {
-    lines: Vec<u8>,
-    closed: bool,
+/// Locks, keeping what a thread that panicked while logging left (whole lines or none).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Queue {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A thread that panicked while logging left whole lines or none.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+thread_local! {
+    /// This thread's stripe, given out in turn as threads first log.
+    static STRIPE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+fn this_threads_stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    STRIPE.with(|stripe| {
+        *stripe.get().get_or_insert_with(|| {
+            let index = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            stripe.set(Some(index));
+            index
+        })
+    })
 }
 
 /// Starts the writer thread for `out`.
 pub fn log_writer(out: impl Write + Send + 'static) -> (LogWriter, LogWriterGuard) {
     let queue = Arc::new(Queue {
-        state: Mutex::new(State::default()),
-        queued: Condvar::new(),
-        written: Condvar::new(),
+        stripes: Default::default(),
+        closed: AtomicBool::new(false),
+        waiting: Mutex::new(()),
+        wake: Condvar::new(),
     });
     let thread = std::thread::Builder::new()
         .name("log-writer".into())
@@ -83,33 +108,53 @@ pub fn log_writer(out: impl Write + Send + 'static) -> (LogWriter, LogWriterGuar
 fn write_batches(queue: &Queue, mut out: impl Write) {
     let mut batch = Vec::new();
     loop {
-        let closed = {
-            let state = queue.state();
-            let (mut state, _) = queue
-                .queued
-                .wait_timeout_while(state, FLUSH_INTERVAL, |s| {
-                    s.lines.len() < FLUSH_BYTES && !s.closed
+        drop(
+            queue
+                .wake
+                .wait_timeout_while(lock(&queue.waiting), FLUSH_INTERVAL, |()| {
+                    !queue.is_closed() && !queue.stripes.iter().any(Stripe::full)
                 })
-                .unwrap_or_else(PoisonError::into_inner);
-            std::mem::swap(&mut state.lines, &mut batch);
-            queue.written.notify_all();
-            state.closed
-        };
-        if !batch.is_empty() {
-            // Nowhere to report a failing stdout: the lines are lost, the service goes on.
-            let _ = out.write_all(&batch).and_then(|()| out.flush());
-            batch.clear();
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        // Read before the stripes are drained: a line queued after its stripe was drained
+        // saw `closed` (under the stripe's lock) and went to stdout itself.
+        let closed = queue.is_closed();
+        for stripe in &queue.stripes {
+            std::mem::swap(&mut *lock(&stripe.lines), &mut batch);
+            stripe.written.notify_all();
+            if !batch.is_empty() {
+                // Nowhere to report a failing stdout: the lines are lost, the service goes on.
+                let _ = out.write_all(&batch);
+                batch.clear();
+            }
         }
+        let _ = out.flush();
         if closed {
             return;
         }
     }
 }
 
+impl Queue {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Stripe {
+    fn full(&self) -> bool {
+        lock(&self.lines).len() >= FLUSH_BYTES
+    }
+}
+
 impl Drop for LogWriterGuard {
     fn drop(&mut self) {
-        self.queue.state().closed = true;
-        self.queue.queued.notify_one();
+        {
+            // Under the writer's lock, so that the wake-up cannot fall between its check and its wait.
+            let _waiting = lock(&self.queue.waiting);
+            self.queue.closed.store(true, Ordering::Release);
+        }
+        self.queue.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -120,25 +165,28 @@ impl Write for LogWriter {
     /// Queues `bytes`: the log subscriber writes one whole line per call.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let queue = &self.0;
-        let mut state = queue.state();
-        while state.lines.len() + bytes.len() > MAX_QUEUED_BYTES
-            && !state.lines.is_empty()
-            && !state.closed
-        {
-            queue.queued.notify_one();
-            state = queue
+        let stripe = &queue.stripes[this_threads_stripe()];
+        let mut lines = lock(&stripe.lines);
+        while lines.len() + bytes.len() > MAX_STRIPE_BYTES && !lines.is_empty() {
+            if queue.is_closed() {
+                break;
+            }
+            queue.wake.notify_one();
+            // Bounded: the writer may have drained the stripe just before we waited.
+            lines = stripe
                 .written
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(lines, FLUSH_INTERVAL)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        if state.closed {
+        if queue.is_closed() {
             // The writer is gone (the service is ending): straight to stdout.
-            drop(state);
+            drop(lines);
             return std::io::stdout().write(bytes);
         }
-        state.lines.extend_from_slice(bytes);
-        if state.lines.len() >= FLUSH_BYTES {
-            queue.queued.notify_one();
+        lines.extend_from_slice(bytes);
+        if lines.len() >= FLUSH_BYTES && lines.len() - bytes.len() < FLUSH_BYTES {
+            queue.wake.notify_one();
         }
         Ok(bytes.len())
     }
