@@ -28,7 +28,7 @@ manifests:
 
 # The lab pages (links, commands, files used) and setup-cluster's dry runs.
 labs:
-    scripts/test labs setup
+    scripts/test labs
 
 # Every page's kubectl commands replayed against a real kube-apiserver and etcd (built into .local/).
 replay:

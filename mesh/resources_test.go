@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"alephbeth/mesh/internal/tools"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -66,7 +68,11 @@ func TestSmallVMFits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var addons []map[string]any
-	for _, a := range []string{"prometheus", "grafana", "jaeger", "kiali"} {
+	addonNames, err := tools.SetupList(root, "ADDONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addonNames {
 		docs, err := ReadDocs(dir, filepath.Join("samples", "addons", a+".yaml"))
 		if err != nil {
 			t.Fatal(err)

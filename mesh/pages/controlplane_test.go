@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -357,18 +356,24 @@ func download(t *testing.T, pathAtVersion string) string {
 	return m.Dir
 }
 
-// setupPin is a NAME=${NAME:-value} (or NAME=value) line of scripts/setup-cluster.
+// setupPin is a pin of scripts/setup-cluster (NAME=${NAME:-value} or NAME=value).
 func setupPin(t *testing.T, name string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "scripts", "setup-cluster"))
+	v, err := tools.SetupValue(root, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^` + name + `=(?:\$\{` + name + `:-)?([^}\s]+)\}?$`).FindSubmatch(data)
-	if m == nil {
-		t.Fatalf("no %s=... in scripts/setup-cluster", name)
+	return v
+}
+
+// setupList is a list of scripts/setup-cluster (NAME=(a b c)).
+func setupList(t *testing.T, name string) []string {
+	t.Helper()
+	v, err := tools.SetupList(root, name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return string(m[1])
+	return v
 }
 
 // installCRDs installs, server-side as setup-cluster does (they are too large for kubectl's

@@ -320,7 +320,7 @@ func setupCluster(t *testing.T, r *replayer, istio string) {
 	cp.mustKubectl(t, bytes.Join(kept, []byte("\n---\n")), "apply", "--server-side", "--field-manager=istioctl", "-f", "-")
 	// setup-cluster: install_istio, install_addons.
 	cp.mustKubectl(t, nil, "apply", "-f", "cluster/telemetry.yaml")
-	for _, addon := range []string{"prometheus", "grafana", "jaeger", "kiali"} {
+	for _, addon := range setupList(t, "ADDONS") {
 		cp.mustKubectl(t, nil, "apply", "-f", filepath.Join(istio, "samples", "addons", addon+".yaml"))
 	}
 	// prepare_namespace, from setup-cluster's own dry run (kind, sidecars).

@@ -37,8 +37,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"alephbeth/mesh/internal/tools"
 
 	"sigs.k8s.io/yaml"
 )
@@ -128,17 +129,11 @@ func Schemas(top string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	setup, err := os.ReadFile(filepath.Join(top, "scripts", "setup-cluster"))
-	if err != nil {
-		return "", err
-	}
 	pins := map[string]string{}
 	for _, name := range []string{"GATEWAY_API_VERSION", "FLAGGER_VERSION", "ARGO_ROLLOUTS_VERSION"} {
-		found := regexp.MustCompile(name + `=\$\{` + name + `:-(v[0-9.]+)\}`).FindSubmatch(setup)
-		if found == nil {
-			return "", fmt.Errorf("no %s=${%s:-v...} in scripts/setup-cluster", name, name)
+		if pins[name], err = tools.SetupValue(top, name); err != nil {
+			return "", err
 		}
-		pins[name] = string(found[1])
 	}
 	gatewayVersion := pins["GATEWAY_API_VERSION"]
 	dir := filepath.Join(top, ".local", "schemas", fmt.Sprintf("kubernetes-%s_istio-%s_gateway-api-%s_flagger-%s_argo-rollouts-%s_%s",

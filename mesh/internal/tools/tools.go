@@ -1,5 +1,6 @@
 // Package tools holds what the tests of mesh and of mesh/pages both take from the machine:
-// istioctl built from this module's pinned Istio, and free loopback ports.
+// istioctl built from this module's pinned Istio, free loopback ports, and the pins and lists
+// of scripts/setup-cluster.
 package tools
 
 import (
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -56,4 +58,28 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// SetupValue is NAME's value in scripts/setup-cluster, where the workshop's pins live: a line
+// NAME=value or NAME=${NAME:-value}.
+func SetupValue(root, name string) (string, error) {
+	m := regexp.MustCompile(`(?m)^` + name + `=(?:\$\{` + name + `:-)?([^}\s]+)\}?$`).FindSubmatch(setupCluster(root))
+	if m == nil {
+		return "", fmt.Errorf("no %s=... in scripts/setup-cluster", name)
+	}
+	return string(m[1]), nil
+}
+
+// SetupList is the bash array NAME=(a b c) of scripts/setup-cluster.
+func SetupList(root, name string) ([]string, error) {
+	m := regexp.MustCompile(`(?m)^` + name + `=\(([^)]*)\)`).FindSubmatch(setupCluster(root))
+	if m == nil {
+		return nil, fmt.Errorf("no %s=(...) in scripts/setup-cluster", name)
+	}
+	return strings.Fields(string(m[1])), nil
+}
+
+func setupCluster(root string) []byte {
+	data, _ := os.ReadFile(filepath.Join(root, "scripts", "setup-cluster")) // none: no match, said
+	return data
 }
