@@ -11,14 +11,12 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::config::{self, ConfigError, Source};
+use shared::server::{InjectFaults, Injected};
 
 /// The longest delay a knob takes: longer than any timeout the labs set.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
@@ -246,40 +244,27 @@ pub async fn change(
     Ok(HttpResponse::Ok().json(FaultsOut::from(settings)))
 }
 
-/// Middleware: delays and fails requests as the knobs say.
-pub async fn inject<B: MessageBody + 'static>(
-    req: ServiceRequest,
-    next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let Some(settings) = req
-        .app_data::<web::Data<Faults>>()
-        .and_then(|faults| faults.active())
-    else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    if let Some(delay) = settings.delay
-        && happens(settings.delay_rate)
-    {
-        tracing::debug!(path = req.path(), ?delay, "injected delay");
-        tokio::time::sleep(delay).await;
+/// The knobs at work: the request middleware (shared's) delays and fails requests as they say.
+impl InjectFaults for Faults {
+    fn faults_for(&self, path: &str) -> Option<Injected> {
+        let settings = self.active()?;
+        let delay = settings.delay.filter(|_| happens(settings.delay_rate));
+        if let Some(delay) = delay {
+            tracing::debug!(path, ?delay, "injected delay");
+        }
+        let answer = happens(settings.error_rate).then(|| {
+            tracing::debug!(path, status = settings.error_status, "injected error");
+            let status = StatusCode::from_u16(settings.error_status)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(format!(
+                    "fault injected by FAULT_ERROR_RATE: HTTP {}\n",
+                    status.as_u16()
+                ))
+        });
+        Some(Injected { delay, answer })
     }
-    if happens(settings.error_rate) {
-        tracing::debug!(
-            path = req.path(),
-            status = settings.error_status,
-            "injected error"
-        );
-        let status =
-            StatusCode::from_u16(settings.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let response = HttpResponse::build(status)
-            .content_type("text/plain; charset=utf-8")
-            .body(format!(
-                "fault injected by FAULT_ERROR_RATE: HTTP {}\n",
-                status.as_u16()
-            ));
-        return Ok(req.into_response(response).map_into_right_body());
-    }
-    Ok(next.call(req).await?.map_into_left_body())
 }
 
 /// True for this share of calls.

@@ -12,9 +12,10 @@ pub mod config;
 pub mod devices;
 pub mod faults;
 
-use actix_web::middleware::from_fn;
+use std::sync::Arc;
+
 use actix_web::web;
-use shared::server::Application;
+use shared::server::{Application, InjectFaults};
 use shared::telemetry::Tracing;
 
 pub use common::plain;
@@ -49,7 +50,8 @@ pub struct Identity {
 
 /// Builds a backend: every route of it is listed here; `own_routes` adds the
 /// service's own (`/version`). The fault knobs apply to all of them, not to
-/// `/healthz` and `/readyz` (which `Application` serves before these).
+/// `/healthz` and `/readyz` (which `Application` serves before these): shared's
+/// request middleware applies them (`InjectFaults`).
 ///
 /// `own_routes` is a plain function, not a generic closure: the whole app is
 /// then compiled once, here, and a change to aleph or beth recompiles only
@@ -90,8 +92,9 @@ pub fn routes(
     let countdown = web::Data::new(PingCountdown::default());
     let docs = web::Data::new(ApiDocs::new(identity.title, identity.version));
     let identity_data = web::Data::new(identity);
-    let faults = web::Data::new(Faults::new(config.faults));
-    let admin_faults = faults.clone();
+    let faults = Arc::new(Faults::new(config.faults));
+    let admin_faults = web::Data::from(faults.clone());
+    let faults: web::Data<dyn InjectFaults> = web::Data::from(faults as Arc<dyn InjectFaults>);
     let routes = move |routes: &mut web::ServiceConfig| {
         routes
             .app_data(store.clone())
@@ -99,36 +102,31 @@ pub fn routes(
             .app_data(docs.clone())
             .app_data(identity_data.clone())
             .app_data(faults.clone());
-        routes.service(
-            web::scope("")
-                .wrap(from_fn(faults::inject))
-                // First: the labs call `/version` most, and actix tries routes in order.
-                .configure(own_routes)
-                .service(
-                    web::resource("/version").default_service(device::method_not_allowed("GET")),
-                )
-                .service(get("/name", common::name))
-                .service(get("/ping", common::ping))
-                .service(get("/headers", common::headers))
-                .service(get("/api-docs", openapi::serve))
-                .service(get("/", device::home))
-                .service(
-                    web::resource("/device")
-                        .route(web::get().to(device::list))
-                        .route(web::post().to(device::create))
-                        .route(web::delete().to(device::delete_all))
-                        .default_service(device::method_not_allowed("GET, POST, DELETE")),
-                )
-                .service(
-                    web::resource("/device/{id}")
-                        .route(web::get().to(device::get))
-                        .route(web::patch().to(device::patch))
-                        .route(web::delete().to(device::delete))
-                        .default_service(device::method_not_allowed("GET, PATCH, DELETE")),
-                )
-                // Any other path: Eve's JSON 404.
-                .default_service(web::to(device::not_found)),
-        );
+        routes
+            // First: the labs call `/version` most, and actix tries routes in order.
+            .configure(own_routes)
+            .service(web::resource("/version").default_service(device::method_not_allowed("GET")))
+            .service(get("/name", common::name))
+            .service(get("/ping", common::ping))
+            .service(get("/headers", common::headers))
+            .service(get("/api-docs", openapi::serve))
+            .service(get("/", device::home))
+            .service(
+                web::resource("/device")
+                    .route(web::get().to(device::list))
+                    .route(web::post().to(device::create))
+                    .route(web::delete().to(device::delete_all))
+                    .default_service(device::method_not_allowed("GET, POST, DELETE")),
+            )
+            .service(
+                web::resource("/device/{id}")
+                    .route(web::get().to(device::get))
+                    .route(web::patch().to(device::patch))
+                    .route(web::delete().to(device::delete))
+                    .default_service(device::method_not_allowed("GET, PATCH, DELETE")),
+            )
+            // Any other path: Eve's JSON 404.
+            .default_service(web::to(device::not_found));
     };
     let admin = move |admin: &mut web::ServiceConfig| {
         admin

@@ -19,6 +19,24 @@ use crate::config::ServerConfig;
 use crate::metrics::{self, Metrics};
 use crate::telemetry::{self, Tracing};
 
+/// The probes' paths: served by every service before its own routes, never faulted, and logged
+/// at `debug` (they come every few seconds).
+pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+
+/// What a service's fault knobs do to one request before its route (a backend's `Faults`), set
+/// as app data `web::Data<dyn InjectFaults>`. The request middleware asks it for every request
+/// but the probes, so a faulted request is timed, logged, counted and traced like any other.
+pub trait InjectFaults: Send + Sync + 'static {
+    /// `None` (the knobs are off): straight on to the route.
+    fn faults_for(&self, path: &str) -> Option<Injected>;
+}
+
+/// What happens to a faulted request: a wait first, then the route's answer or this one.
+pub struct Injected {
+    pub delay: Option<Duration>,
+    pub answer: Option<HttpResponse>,
+}
+
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -150,8 +168,8 @@ impl Application {
                 .app_data(readiness_data.clone())
                 .app_data(served_by.clone())
                 .wrap(from_fn(telemetry::observe_requests))
-                .service(get_only("/healthz", healthz, method_not_allowed))
-                .service(get_only("/readyz", readyz, method_not_allowed))
+                .service(get_only(PROBES[0], healthz, method_not_allowed))
+                .service(get_only(PROBES[1], readyz, method_not_allowed))
                 .configure(routes.clone())
         })
         .disable_signals()

@@ -15,6 +15,7 @@ use super::logs::AccessLine;
 use super::traces::{RequestSpan, Tracing, end_span};
 use crate::answer::{self, ATTEMPT, ENVOY_ATTEMPT_COUNT, SERVED_BY, TRACE_ID};
 use crate::propagation::{REQUEST_ID, incoming_context};
+use crate::server::{InjectFaults, Injected, PROBES};
 
 /// This pod's name, as the value of every answer's `x-served-by` (app data, set by `server`).
 #[derive(Clone)]
@@ -22,15 +23,21 @@ pub struct ServedBy(pub Option<HeaderValue>);
 
 /// Middleware: for every request, one server span (joined to the incoming
 /// trace), one access-log line, and its count and time in the metrics; on
-/// every answer, the headers of [`answer`] (pod, attempt, trace id).
+/// every answer, the headers of [`answer`] (pod, attempt, trace id). A service's
+/// fault knobs ([`InjectFaults`]) act here too, after the span starts: one middleware
+/// and no scope of its own for them (each cost a boxed call and a router per request).
 ///
 /// What the line, the metrics and the answer need is read after the handler, from the request
 /// the response still holds: the router has matched the route by then (naming it costs an index
 /// walk, where before the handler it costs matching the path again), and nothing is copied.
 pub async fn observe_requests(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let injected = req
+        .app_data::<web::Data<dyn InjectFaults>>()
+        .filter(|_| !PROBES.contains(&req.path()))
+        .and_then(|faults| faults.faults_for(req.path()));
     let started = Instant::now();
     let method = method_label(req.method());
     // With tracing on, the span starts before the handler, whose calls are its children.
@@ -53,7 +60,24 @@ pub async fn observe_requests(
     if let Some(cx) = &span {
         req.extensions_mut().insert(RequestSpan(cx.clone()));
     }
-    let mut result = next.call(req).await;
+    let mut result = match injected {
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Some(Injected { delay, answer }) => {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            match answer {
+                Some(answer) => Ok(req.into_response(answer).map_into_right_body()),
+                None => next
+                    .call(req)
+                    .await
+                    .map(ServiceResponse::map_into_left_body),
+            }
+        }
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let (status, request) = match &result {
         Ok(response) => (response.status().as_u16(), Some(response.request().clone())),
@@ -118,7 +142,7 @@ pub async fn observe_requests(
         trace_id: trace_id.as_deref().unwrap_or("-"),
     }
     // Probes come every few seconds: keep them out of the default log.
-    .log(matches!(route.as_str(), "/healthz" | "/readyz"));
+    .log(PROBES.contains(&route.as_str()));
     result
 }
 
