@@ -2,7 +2,7 @@
 //!
 //! - [`answer`]: the headers every answer carries about itself (pod, attempt, trace);
 //! - [`config`]: typed settings from the environment;
-//! - [`server`]: binding, `/healthz`, `/readyz`, graceful shutdown;
+//! - [`server`]: binding, `/healthz`, `/readyz`, graceful shutdown, the fault hook;
 //! - [`telemetry`]: logs, traces exported over OTLP or to Zipkin, the request middleware;
 //! - [`metrics`]: Prometheus metrics by route pattern;
 //! - [`propagation`]: THE list of forwarded headers, and the trace context in and out;

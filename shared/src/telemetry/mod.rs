@@ -4,8 +4,8 @@
 //! - [`logs`]: the global log subscriber (text or JSON lines), written
 //!   to stdout in batches by `log_writer`;
 //! - [`traces`]: each service's tracer, the Zipkin export, span helpers;
-//! - [`requests`]: the middleware that observes every request (span, access
-//!   log, metrics).
+//! - [`requests`]: the one request middleware: span, access log, metrics, and
+//!   a service's fault knobs (`server::InjectFaults`).
 
 pub mod log_writer;
 pub mod logs;
