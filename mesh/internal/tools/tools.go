@@ -63,7 +63,11 @@ func FreePort(t testing.TB) int {
 // SetupValue is NAME's value in scripts/setup-cluster, where the workshop's pins live: a line
 // NAME=value or NAME=${NAME:-value}.
 func SetupValue(root, name string) (string, error) {
-	m := regexp.MustCompile(`(?m)^` + name + `=(?:\$\{` + name + `:-)?([^}\s]+)\}?$`).FindSubmatch(setupCluster(root))
+	data, err := setupCluster(root)
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `=(?:\$\{` + name + `:-)?([^}\s]+)\}?$`).FindSubmatch(data)
 	if m == nil {
 		return "", fmt.Errorf("no %s=... in scripts/setup-cluster", name)
 	}
@@ -72,14 +76,17 @@ func SetupValue(root, name string) (string, error) {
 
 // SetupList is the bash array NAME=(a b c) of scripts/setup-cluster.
 func SetupList(root, name string) ([]string, error) {
-	m := regexp.MustCompile(`(?m)^` + name + `=\(([^)]*)\)`).FindSubmatch(setupCluster(root))
+	data, err := setupCluster(root)
+	if err != nil {
+		return nil, err
+	}
+	m := regexp.MustCompile(`(?m)^` + name + `=\(([^)]*)\)`).FindSubmatch(data)
 	if m == nil {
 		return nil, fmt.Errorf("no %s=(...) in scripts/setup-cluster", name)
 	}
 	return strings.Fields(string(m[1])), nil
 }
 
-func setupCluster(root string) []byte {
-	data, _ := os.ReadFile(filepath.Join(root, "scripts", "setup-cluster")) // none: no match, said
-	return data
+func setupCluster(root string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(root, "scripts", "setup-cluster"))
 }
