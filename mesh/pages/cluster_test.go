@@ -1,0 +1,319 @@
+package pages
+
+// The workshop on a real cluster (mesh/realcluster): a kubelet runs the kit's own images from
+// localhost:32000, istiod injects real sidecars, and every page's ```sh blocks run for real, in
+// page order, as typed, in bash: a refused or failing command fails the run with its page, its
+// line and what the cluster said. What a page says you should see is held against what the
+// commands printed (clusterExpectations). A command that cannot run here is listed with why.
+//
+// It runs only when ALEPHBETH_CLUSTER is set (scripts/test cluster; `just cluster`): it needs
+// root, Docker, the project's images in the registry on localhost:32000 (scripts/test images
+// pushes them), containerd, runc, the CNI plugins and iptables.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"alephbeth/mesh/realcluster"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// clusterPages are the pages run for real, in order. Page 9 needs Flagger or Argo Rollouts,
+// whose images cannot be had here; ambient mode needs ztunnel, Istio's own Rust build.
+var clusterPages = []string{"01-deploy.md", "02-observe.md", "03-kill-replace.md", "04-dark-launch.md",
+	"05-mirror.md", "06-canary.md", "07-resilience.md", "08-wrap-up.md"}
+
+// notRun says why a statement of a page cannot run here, or "".
+func notRun(stmt string) string {
+	words := strings.Fields(stmt)
+	switch {
+	case strings.Contains(stmt, "docker build") || strings.Contains(stmt, "docker push") ||
+		strings.HasPrefix(stmt, "docker compose") || strings.HasPrefix(stmt, "export REGISTRY="):
+		return "builds or pushes images: the images step (scripts/check-images, scripts/build-stages) built and pushed every stage's"
+	case strings.HasPrefix(stmt, "istioctl dashboard"):
+		return "opens an add-on's dashboard: the add-ons' images (Grafana, Jaeger, Kiali, Prometheus) cannot be pulled here"
+	case strings.Contains(stmt, "http://127.0.0.1:8082"):
+		return "asks beth run by scripts/run-local on this machine, not the cluster"
+	case len(words) >= 3 && words[0] == "kubectl" && (words[1] == "create" || words[1] == "label") && words[2] == "namespace",
+		strings.HasPrefix(stmt, "kubectl config set-context"):
+		return "prepares staging on a machine setup-cluster did not prepare: the harness ran setup-cluster's namespace step"
+	}
+	return ""
+}
+
+// watches follow forever (kubectl logs -f, get -w): they run for a while, then stop, as a
+// learner's Ctrl-C does.
+func isWatch(stmt string) bool {
+	return regexp.MustCompile(`^kubectl (logs|get) .*(\s-f|\s-w|--follow|--watch)(\s|$)`).MatchString(stmt)
+}
+
+// way is which mesh API a block belongs to: "gateway-api" if it names istio/gateway-api/,
+// "istio" if it names istio/'s own files, "" if either.
+func way(text string) string {
+	switch {
+	case strings.Contains(text, "istio/gateway-api/"):
+		return "gateway-api"
+	case regexp.MustCompile(`istio/[a-z0-9-]+\.yaml`).MatchString(text):
+		return "istio"
+	}
+	return ""
+}
+
+// statement is one top-level statement of a block, with its line on the page.
+type statement struct {
+	line int
+	text string
+}
+
+func statements(b *Block) ([]statement, error) {
+	src := b.Text()
+	file, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(src), "")
+	if err != nil {
+		return nil, err
+	}
+	var out []statement
+	for _, s := range file.Stmts {
+		out = append(out, statement{b.Line + int(s.Pos().Line()), src[s.Pos().Offset():s.End().Offset()]})
+	}
+	return out, nil
+}
+
+// pageRun runs pages for real and keeps what happened.
+type pageRun struct {
+	t        *testing.T
+	c        *realcluster.Cluster
+	way      string
+	env      string // the shell's exported variables between blocks (FRONT ...)
+	skipped  map[string][]string
+	reasons  []string
+	ran      int
+	failures int
+}
+
+const stmtMark = "@@statement "
+
+// runBlock runs a block's statements in one bash (a block's `&` and `kill %1` belong together),
+// each preceded by a mark, and returns each statement's output by its line. It stops at the
+// first statement that fails, as a learner would.
+func (r *pageRun) runBlock(p *Page, b *Block) map[int]string {
+	stmts, err := statements(b)
+	if err != nil {
+		r.t.Errorf("%s:%d: cannot read this block: %v", p.Name, b.Line, err)
+		return nil
+	}
+	var script strings.Builder
+	fmt.Fprintf(&script, "set -e\n[ -f %q ] && . %q\n", r.env, r.env)
+	for _, s := range stmts {
+		fmt.Fprintf(&script, "printf '\\n%s%d\\n'\n", stmtMark, s.line)
+		if why := notRun(s.text); why != "" {
+			r.skip(p, s, why)
+			continue
+		}
+		text := s.text
+		if isWatch(text) {
+			text = "timeout 20 " + text + " || [ $? -eq 124 ]"
+			r.skip(p, s, "follows or watches until interrupted: run for 20 s, then stopped")
+		}
+		script.WriteString(text + "\n")
+	}
+	fmt.Fprintf(&script, "export -p > %q\n", r.env)
+	cmd := exec.Command("bash", "-c", script.String())
+	cmd.Dir, cmd.Env = r.c.Root, r.c.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Minute):
+		err = fmt.Errorf("still running after 10 minutes")
+	}
+	// What the block left in the background (a port-forward the page did not stop).
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	outputs := map[int]string{}
+	last := 0
+	for _, chunk := range strings.Split(out.String(), "\n"+stmtMark)[1:] {
+		num, rest, _ := strings.Cut(chunk, "\n")
+		fmt.Sscan(num, &last)
+		outputs[last] = rest
+	}
+	if err != nil {
+		r.failures++
+		r.t.Errorf("%s:%d: %s\n    failed (%v); it printed:\n%s", p.Name, last, lineText(stmts, last), err, indent(outputs[last]))
+		return nil
+	}
+	r.ran += len(stmts)
+	return outputs
+}
+
+func lineText(stmts []statement, line int) string {
+	for _, s := range stmts {
+		if s.line == line {
+			return s.text
+		}
+	}
+	return ""
+}
+
+func indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if len(s) > 4000 {
+		s = "…" + s[len(s)-4000:]
+	}
+	return "    " + strings.ReplaceAll(s, "\n", "\n    ")
+}
+
+func (r *pageRun) skip(p *Page, s statement, why string) {
+	if _, ok := r.skipped[why]; !ok {
+		r.reasons = append(r.reasons, why)
+	}
+	r.skipped[why] = append(r.skipped[why], fmt.Sprintf("%s:%d: %s", p.Name, s.line, s.text))
+}
+
+// expectation is what a page says a statement shows: check gets what it printed.
+type expectation struct {
+	page, stmt string // the page, and a part of the statement's text
+	check      func(out string) error
+}
+
+// versionsShown are the front page's rows, as the pages' `curl ... | grep -E 'class="(address|version)"'`
+// prints them: service name -> version.
+func versionsShown(out string) map[string]string {
+	shown := map[string]string{}
+	service := ""
+	for _, line := range strings.Split(out, "\n") {
+		if m := regexp.MustCompile(`class="address"[^>]*>\s*http://([a-z0-9-]+)`).FindStringSubmatch(line); m != nil {
+			service = m[1]
+		}
+		if m := regexp.MustCompile(`class="version"[^>]*>\s*([^<\s]+)`).FindStringSubmatch(line); m != nil && service != "" {
+			shown[service] = m[1]
+		}
+	}
+	return shown
+}
+
+func showsVersions(want map[string]string) func(string) error {
+	return func(out string) error {
+		got := versionsShown(out)
+		for service, version := range want {
+			if got[service] != version {
+				return fmt.Errorf("the page shows %v; the page says %s %s", got, service, version)
+			}
+		}
+		return nil
+	}
+}
+
+var clusterExpectations = []expectation{
+	{"01-deploy.md", `curl -s "$FRONT/"`, showsVersions(map[string]string{"aleph": "0.1", "beth": "0.1"})},
+}
+
+// settle waits, as a learner does before reading the pods, for every Deployment in staging to
+// finish rolling out.
+func (r *pageRun) settle(p *Page) {
+	out, err := r.c.Kubectl(nil, "get", "deploy", "-n", "staging", "-o", "name")
+	if err != nil {
+		r.t.Errorf("%s: %v", p.Name, err)
+		return
+	}
+	for _, d := range strings.Fields(out) {
+		if _, err := r.c.Kubectl(nil, "rollout", "status", d, "-n", "staging", "--timeout=3m"); err != nil {
+			pods, _ := r.c.Kubectl(nil, "get", "pods", "-n", "staging", "-o", "wide")
+			events, _ := r.c.Kubectl(nil, "get", "events", "-n", "staging", "--sort-by=.lastTimestamp")
+			r.t.Errorf("%s: after the page, %s never became ready: %v\n%s\n%s", p.Name, d, err, indent(pods), indent(tailLines(events, 25)))
+		}
+	}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (r *pageRun) runPage(p *Page) {
+	start, ran := time.Now(), r.ran
+	for _, b := range p.Blocks {
+		if b.Kind != "plain" {
+			continue
+		}
+		if w := way(b.Text()); w != "" && w != r.way {
+			continue
+		}
+		outputs := r.runBlock(p, b)
+		stmts, _ := statements(b)
+		for _, e := range clusterExpectations {
+			if e.page != filepath.Base(p.Name) {
+				continue
+			}
+			for _, s := range stmts {
+				if out, ok := outputs[s.line]; ok && strings.Contains(s.text, e.stmt) {
+					if err := e.check(out); err != nil {
+						r.failures++
+						r.t.Errorf("%s:%d: %s\n    %v", p.Name, s.line, s.text, err)
+					}
+				}
+			}
+		}
+	}
+	r.settle(p)
+	r.t.Logf("%s (%s): %d statements run in %s", p.Name, r.way, r.ran-ran, time.Since(start).Round(time.Second))
+}
+
+func TestCluster(t *testing.T) {
+	if os.Getenv("ALEPHBETH_CLUSTER") == "" {
+		t.Skip("the pages on a real cluster: scripts/test cluster (or ALEPHBETH_CLUSTER=1, as root, with the images pushed)")
+	}
+	c, err := realcluster.New(root).Logf(t.Logf).Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	if line, _, _ := strings.Cut(setupPin(t, "MICROK8S_CHANNEL"), "/"); !strings.HasPrefix(c.Version, "v"+line+".") {
+		t.Fatalf("kube/go.mod builds Kubernetes %s, the workshop's cluster runs %s (scripts/setup-cluster MICROK8S_CHANNEL): move one", c.Version, line)
+	}
+	if err := c.InstallIstio(); err != nil {
+		t.Fatal(err)
+	}
+	pages, err := ReadPages(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*Page{}
+	for _, p := range pages {
+		byName[filepath.Base(p.Name)] = p
+	}
+	r := &pageRun{t: t, c: c, way: "istio", env: filepath.Join(t.TempDir(), "env"), skipped: map[string][]string{}}
+	for _, name := range clusterPages {
+		r.runPage(byName[name])
+		if r.failures > 0 {
+			break // the next pages start from where this one should have left the cluster
+		}
+	}
+	var report strings.Builder
+	for _, why := range r.reasons {
+		fmt.Fprintf(&report, "\nnot run as typed: %s\n", why)
+		for _, s := range r.skipped[why] {
+			fmt.Fprintf(&report, "    %s\n", s)
+		}
+	}
+	t.Logf("%d statements run for real; the others:%s", r.ran, report.String())
+	c.Stop()
+	if left := c.Leftovers(); len(left) > 0 {
+		t.Errorf("the cluster left behind:\n    %s", strings.Join(left, "\n    "))
+	}
+}
