@@ -55,11 +55,30 @@ func isWatch(stmt string) bool {
 	return regexp.MustCompile(`^kubectl (logs|get) .*(\s-f|\s-w|--follow|--watch)(\s|$)`).MatchString(stmt)
 }
 
-// way is which mesh API a block belongs to: "gateway-api" if it names istio/gateway-api/,
-// "istio" if it names istio/'s own files, "" if either.
-func way(text string) string {
+// way is which mesh API a block belongs to: "gateway-api" if the paragraph before it starts
+// "The Gateway API way" or it names istio/gateway-api/, "istio" if it names istio/'s own files,
+// "" if either.
+func way(p *Page, b *Block) string {
+	text := b.Text()
+	// The first line of the paragraph just before the block (blank lines and other blocks'
+	// lines are not prose, so the walk stops at the paragraph's start).
+	var before string
+	inParagraph := false
+	for i := len(p.Prose) - 1; i >= 0; i-- {
+		l := p.Prose[i]
+		if l.N >= b.Line {
+			continue
+		}
+		blank := strings.TrimSpace(l.Text) == ""
+		if blank && inParagraph {
+			break
+		}
+		if !blank {
+			inParagraph, before = true, l.Text
+		}
+	}
 	switch {
-	case strings.Contains(text, "istio/gateway-api/"):
+	case strings.HasPrefix(strings.TrimLeft(before, "*"), "The Gateway API way"), strings.Contains(text, "istio/gateway-api/"):
 		return "gateway-api"
 	case regexp.MustCompile(`istio/[a-z0-9-]+\.yaml`).MatchString(text):
 		return "istio"
@@ -96,6 +115,8 @@ type pageRun struct {
 	reasons  []string
 	ran      int
 	failures int
+	checked  int
+	seen     map[string]int // how many times an expectation's statement ran, by way, page and text
 }
 
 const stmtMark = "@@statement "
@@ -151,11 +172,27 @@ func (r *pageRun) runBlock(p *Page, b *Block) map[int]string {
 	}
 	if err != nil {
 		r.failures++
-		r.t.Errorf("%s:%d: %s\n    failed (%v); it printed:\n%s", p.Name, last, lineText(stmts, last), err, indent(outputs[last]))
+		var before strings.Builder
+		for _, s := range stmts {
+			if s.line < last {
+				fmt.Fprintf(&before, "$ %s\n%s", s.text, outputs[s.line])
+			}
+		}
+		r.t.Errorf("%s:%d: %s\n    failed (%v); it printed:\n%s\n    after the block's statements before it:\n%s\n    the cluster then:\n%s",
+			p.Name, last, lineText(stmts, last), err, indent(outputs[last]), indent(before.String()), indent(r.diagnose()))
 		return nil
 	}
 	r.ran += len(stmts)
 	return outputs
+}
+
+// diagnose is what the cluster looks like after a failure: the pods, the last events, and what
+// front's page answers.
+func (r *pageRun) diagnose() string {
+	pods, _ := r.c.Kubectl(nil, "get", "pods", "-n", "staging", "-o", "wide")
+	events, _ := r.c.Kubectl(nil, "get", "events", "-n", "staging", "--sort-by=.lastTimestamp")
+	page, _ := r.c.Shell(fmt.Sprintf(". %q; curl -sS -i -m 20 \"$FRONT/\" | head -c 600", r.env), time.Minute)
+	return pods + tailLines(events, 15) + "\n$ curl -i $FRONT/\n" + page
 }
 
 func lineText(stmts []statement, line int) string {
@@ -180,44 +217,6 @@ func (r *pageRun) skip(p *Page, s statement, why string) {
 		r.reasons = append(r.reasons, why)
 	}
 	r.skipped[why] = append(r.skipped[why], fmt.Sprintf("%s:%d: %s", p.Name, s.line, s.text))
-}
-
-// expectation is what a page says a statement shows: check gets what it printed.
-type expectation struct {
-	page, stmt string // the page, and a part of the statement's text
-	check      func(out string) error
-}
-
-// versionsShown are the front page's rows, as the pages' `curl ... | grep -E 'class="(address|version)"'`
-// prints them: service name -> version.
-func versionsShown(out string) map[string]string {
-	shown := map[string]string{}
-	service := ""
-	for _, line := range strings.Split(out, "\n") {
-		if m := regexp.MustCompile(`class="address"[^>]*>\s*http://([a-z0-9-]+)`).FindStringSubmatch(line); m != nil {
-			service = m[1]
-		}
-		if m := regexp.MustCompile(`class="version"[^>]*>\s*([^<\s]+)`).FindStringSubmatch(line); m != nil && service != "" {
-			shown[service] = m[1]
-		}
-	}
-	return shown
-}
-
-func showsVersions(want map[string]string) func(string) error {
-	return func(out string) error {
-		got := versionsShown(out)
-		for service, version := range want {
-			if got[service] != version {
-				return fmt.Errorf("the page shows %v; the page says %s %s", got, service, version)
-			}
-		}
-		return nil
-	}
-}
-
-var clusterExpectations = []expectation{
-	{"01-deploy.md", `curl -s "$FRONT/"`, showsVersions(map[string]string{"aleph": "0.1", "beth": "0.1"})},
 }
 
 // settle waits, as a learner does before reading the pods, for every Deployment in staging to
@@ -251,21 +250,36 @@ func (r *pageRun) runPage(p *Page) {
 		if b.Kind != "plain" {
 			continue
 		}
-		if w := way(b.Text()); w != "" && w != r.way {
+		if w := way(p, b); w != "" && w != r.way {
 			continue
 		}
 		outputs := r.runBlock(p, b)
 		stmts, _ := statements(b)
-		for _, e := range clusterExpectations {
-			if e.page != filepath.Base(p.Name) {
+		for _, s := range stmts {
+			out, ok := outputs[s.line]
+			if !ok {
 				continue
 			}
-			for _, s := range stmts {
-				if out, ok := outputs[s.line]; ok && strings.Contains(s.text, e.stmt) {
-					if err := e.check(out); err != nil {
-						r.failures++
-						r.t.Errorf("%s:%d: %s\n    %v", p.Name, s.line, s.text, err)
-					}
+			for _, e := range clusterExpectations {
+				if e.Page != filepath.Base(p.Name) || !strings.Contains(s.text, e.Stmt) || (e.Way != "" && e.Way != r.way) {
+					continue
+				}
+				key := fmt.Sprintf("%s|%s|%s", r.way, e.Page, e.Stmt)
+				r.seen[key]++
+				if e.Nth != 0 && e.Nth != r.seen[key] {
+					continue
+				}
+				r.checked++
+				err := e.Check(r, out)
+				if err != nil && e.Again {
+					r.t.Logf("%s:%d: %s\n    %v: again, as the page says", p.Name, s.line, s.text, err)
+					time.Sleep(3 * time.Second)
+					out, _ = r.c.Shell(fmt.Sprintf(". %q; %s", r.env, s.text), 5*time.Minute)
+					err = e.Check(r, out)
+				}
+				if err != nil {
+					r.failures++
+					r.t.Errorf("%s:%d: %s\n    the page says %s; %v", p.Name, s.line, s.text, e.Says, err)
 				}
 			}
 		}
@@ -297,7 +311,7 @@ func TestCluster(t *testing.T) {
 	for _, p := range pages {
 		byName[filepath.Base(p.Name)] = p
 	}
-	r := &pageRun{t: t, c: c, way: "istio", env: filepath.Join(t.TempDir(), "env"), skipped: map[string][]string{}}
+	r := &pageRun{t: t, c: c, way: "istio", env: filepath.Join(t.TempDir(), "env"), skipped: map[string][]string{}, seen: map[string]int{}}
 	for _, name := range clusterPages {
 		r.runPage(byName[name])
 		if r.failures > 0 {
@@ -311,7 +325,7 @@ func TestCluster(t *testing.T) {
 			fmt.Fprintf(&report, "    %s\n", s)
 		}
 	}
-	t.Logf("%d statements run for real; the others:%s", r.ran, report.String())
+	t.Logf("%d statements run for real, %d outputs held to what the pages say; the others:%s", r.ran, r.checked, report.String())
 	c.Stop()
 	if left := c.Leftovers(); len(left) > 0 {
 		t.Errorf("the cluster left behind:\n    %s", strings.Join(left, "\n    "))

@@ -245,14 +245,14 @@ func cleanIptables() error {
 				case len(f) >= 2 && f[0] == "-A" && !ours(f[1]) && jumpsToOurs(f):
 					// The rule as iptables printed it, deleted: its quoting is the shell's.
 					del := exec.Command("sh", "-c", bin+" -w -t "+table+" -D "+strings.TrimPrefix(line, "-A "))
-					if out, err := del.CombinedOutput(); err != nil {
+					if out, err := del.CombinedOutput(); err != nil && !gone(out) {
 						errs = append(errs, fmt.Errorf("%s -t %s %s: %v %s", bin, table, line, err, out))
 					}
 				}
 			}
 			for _, verb := range []string{"-F", "-X"} {
 				for _, chain := range chains {
-					if out, err := exec.Command(bin, "-w", "-t", table, verb, chain).CombinedOutput(); err != nil {
+					if out, err := exec.Command(bin, "-w", "-t", table, verb, chain).CombinedOutput(); err != nil && !gone(out) {
 						errs = append(errs, fmt.Errorf("%s -t %s %s %s: %v %s", bin, table, verb, chain, err, out))
 					}
 				}
@@ -260,6 +260,11 @@ func cleanIptables() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// gone: iptables says the rule or chain is not there (removed since it was listed).
+func gone(out []byte) bool {
+	return strings.Contains(string(out), "No chain/target/match") || strings.Contains(string(out), "does a matching rule exist")
 }
 
 func jumpsToOurs(fields []string) bool {

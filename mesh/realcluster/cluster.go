@@ -86,6 +86,7 @@ type Cluster struct {
 	sysctlsBefore map[string]string
 	procs         []*proc
 	stopped       sync.Once
+	lock          *os.File
 }
 
 type proc struct {
@@ -111,25 +112,22 @@ func (b *Builder) Start() (*Cluster, error) {
 		return nil, errors.New("a real cluster needs the CNI plugins in /usr/lib/cni (apt-get install containernetworking-plugins)")
 	}
 	c := &Cluster{Root: b.root, Data: filepath.Join(b.root, ".local", "cluster"), logf: b.logf}
+	// One cluster per machine: the bridge, the chains and the kernel settings are the machine's.
+	lock, err := os.OpenFile(lockFile, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("another real cluster of this kit runs on this machine (%s is locked): stop it first", lockFile)
+	}
+	c.lock = lock
 	if err := Clean(b.root, b.logf); err != nil {
+		c.unlock()
 		return nil, fmt.Errorf("cleaning up after an earlier run: %w", err)
 	}
-	var err error
-	if c.Bins, err = tools.KubeBinaries(b.root); err != nil {
-		return nil, err
-	}
-	if c.Version, err = tools.KubeVersion(b.root); err != nil {
-		return nil, err
-	}
-	if c.NodeIP, err = nodeIP(); err != nil {
-		return nil, err
-	}
-	for _, d := range []string{RunDir, c.Data} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, err
-		}
-	}
-	if err := saveSysctls(); err != nil {
+	if err := c.prepare(); err != nil {
+		c.unlock()
 		return nil, err
 	}
 	c.sysctlsBefore = readSysctls()
@@ -140,6 +138,36 @@ func (b *Builder) Start() (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+const lockFile = "/run/alephbeth-cluster.lock"
+
+func (c *Cluster) unlock() {
+	if c.lock != nil {
+		_ = os.Remove(lockFile)
+		c.lock.Close()
+		c.lock = nil
+	}
+}
+
+// prepare builds what the cluster runs (once per pin) and records the kernel settings.
+func (c *Cluster) prepare() error {
+	var err error
+	if c.Bins, err = tools.KubeBinaries(c.Root); err != nil {
+		return err
+	}
+	if c.Version, err = tools.KubeVersion(c.Root); err != nil {
+		return err
+	}
+	if c.NodeIP, err = nodeIP(); err != nil {
+		return err
+	}
+	for _, d := range []string{RunDir, c.Data} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	return saveSysctls()
 }
 
 // nodeIP is the address of the interface the default route leaves by (a VM's private address):
@@ -321,6 +349,7 @@ func (c *Cluster) Stop() {
 		if err := Clean(c.Root, c.logf); err != nil {
 			c.logf("cleaning up: %v", err)
 		}
+		c.unlock()
 		c.logf("cluster stopped and cleaned up in %s", time.Since(start).Round(100*time.Millisecond))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -17,9 +18,12 @@ import (
 // InstallIstio does what setup-cluster does once a cluster exists (sidecar mode): the Gateway
 // API's CRDs at its pin (GATEWAY_API_VERSION, from that release's Go module instead of its
 // GitHub download), `istioctl install -f cluster/istio.yaml` with the images made here and
-// manifests/plain-envoy.yaml, cluster/telemetry.yaml, and its namespace step (the commands its
-// own dry run prints). The add-ons are not installed: their images (Prometheus, Grafana,
-// Jaeger, Kiali) come from registries this machine does not reach.
+// manifests/plain-envoy.yaml, cluster/telemetry.yaml, the add-ons' Services, and its namespace
+// step (the commands its own dry run prints). Of the add-ons (ADDONS, from the pinned Istio's
+// samples/addons) only the Services: their images (Prometheus, Grafana, Jaeger, Kiali) come
+// from registries this machine does not reach, and the node would try them for ever; what the
+// mesh needs of them is their names (istiod resolves the tracing providers' Services, and
+// configures no tracer for a provider whose Service does not exist).
 func (c *Cluster) InstallIstio() error {
 	start := time.Now()
 	gatewayVersion, err := tools.SetupValue(c.Root, "GATEWAY_API_VERSION")
@@ -57,6 +61,9 @@ func (c *Cluster) InstallIstio() error {
 		return fmt.Errorf("istioctl install: %v\n%s", err, out)
 	}
 	if _, err := c.Kubectl(nil, "apply", "-f", "cluster/telemetry.yaml"); err != nil {
+		return err
+	}
+	if err := c.installAddonServices(); err != nil {
 		return err
 	}
 	if err := c.prepareNamespace(); err != nil {
@@ -138,4 +145,34 @@ func downloadModule(pathAtVersion string) (string, error) {
 		return "", fmt.Errorf("go mod download %s: no folder in %s", pathAtVersion, out)
 	}
 	return dir, nil
+}
+
+// installAddonServices applies the Services of setup-cluster's add-ons, as the pinned Istio's
+// samples/addons define them.
+func (c *Cluster) installAddonServices() error {
+	addons, err := tools.SetupList(c.Root, "ADDONS")
+	if err != nil {
+		return err
+	}
+	istioDir, err := istioModule(c.Root)
+	if err != nil {
+		return err
+	}
+	var services []string
+	for _, addon := range addons {
+		data, err := os.ReadFile(filepath.Join(istioDir, "samples", "addons", addon+".yaml"))
+		if err != nil {
+			return err
+		}
+		for _, doc := range strings.Split(string(data), "\n---") {
+			if regexp.MustCompile(`(?m)^kind: Service$`).MatchString(doc) {
+				services = append(services, doc)
+			}
+		}
+	}
+	if _, err := c.Kubectl([]byte(strings.Join(services, "\n---\n")), "apply", "-f", "-"); err != nil {
+		return err
+	}
+	c.logf("add-ons (%s): their %d Services only; their images cannot be pulled here", strings.Join(addons, ", "), len(services))
+	return nil
 }
