@@ -128,6 +128,36 @@ func sqrt(x float64) float64 {
 	return z
 }
 
+// loaderShare: 15 s after the statement (a whole window of the loader's after it), the loader's
+// last line gives the answer `answer` a share within four standard deviations of p over the
+// window's requests.
+func loaderShare(answer string, p float64) func(*pageRun, string) error {
+	return func(r *pageRun, _ string) error {
+		time.Sleep(15 * time.Second)
+		out, err := r.c.Kubectl(nil, "logs", "deploy/loader", "loader", "-n", "staging", "--tail", "1")
+		if err != nil {
+			return err
+		}
+		m := regexp.MustCompile(`last \S+: (\d+) req, .*\| (.*) \| total`).FindStringSubmatch(out)
+		if m == nil {
+			return fmt.Errorf("no window in the loader's line %q", out)
+		}
+		n, _ := strconv.Atoi(m[1])
+		got := 0.0
+		for _, part := range strings.Split(m[2], ", ") {
+			if a, share, ok := strings.Cut(part, " "); ok && a == answer {
+				got, _ = strconv.ParseFloat(strings.TrimSuffix(share, "%"), 64)
+				got /= 100
+			}
+		}
+		sd := sqrt(p * (1 - p) / float64(n))
+		if n < 100 || got < p-4*sd || got > p+4*sd {
+			return fmt.Errorf("the loader's last window: %s %.1f%% of %d requests (%.0f%% expected, ±%.1f): %q", answer, got*100, n, p*100, 4*sd*100, out)
+		}
+		return nil
+	}
+}
+
 var clusterExpectations = []expectation{
 	{Page: "01-deploy.md", Stmt: `kubectl get pods -n staging`, Says: "four pods (mongo, aleph, beth, front), each 2/2 READY",
 		Check: func(r *pageRun, _ string) error { return r.podsReady("mongo", "aleph", "beth", "front") }},
@@ -159,6 +189,9 @@ var clusterExpectations = []expectation{
 		Check: contains("0.1 100.0%", "100.0% ok")},
 	{Page: "05-mirror.md", Stmt: `kubectl logs deploy/beth-v03 beth`, Says: "beth 0.3's access lines for GET /version, status 200",
 		Check: contains(`"path":"/version"`, `"status":200`)},
+	{Page: "06-canary.md", Stmt: `canary-10.yaml`, Says: "`0.1 90%, 0.3 10%` give or take", Check: loaderShare("0.3", 0.1)},
+	{Page: "06-canary.md", Stmt: `canary-50.yaml`, Says: "the loader shows the two answers about evenly", Check: loaderShare("0.3", 0.5)},
+	{Page: "06-canary.md", Stmt: `canary-100.yaml`, Says: "`0.3 100.0%`", Check: loaderShare("0.3", 1)},
 	{Page: "07-resilience.md", Stmt: `time curl -s "$FRONT/"`, Nth: 1, Says: "the page in 1 s instead of 2, beth's line `Error: 504`",
 		Check: took(0, 1800*time.Millisecond, shows(map[string]string{"beth": "Error: 504"}))},
 	{Page: "07-resilience.md", Stmt: `pilot-agent request GET stats`, Says: "upstream_rq_pending_overflow: the calls refused",
