@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,7 +126,8 @@ type pageRun struct {
 	ran      int
 	failures int
 	checked  int
-	seen     map[string]int // how many times an expectation's statement ran, by page and text (one way per run)
+	memory   map[string]realcluster.ContainerMemory // the highest peak seen, by namespace, Deployment and container
+	seen     map[string]int                         // how many times an expectation's statement ran, by page and text (one way per run)
 }
 
 const stmtMark = "@@statement "
@@ -305,6 +307,7 @@ func (r *pageRun) runPage(p *Page) {
 		}
 	}
 	r.settle(p)
+	r.readMemory()
 	r.t.Logf("%s (%s): %d statements run in %s", p.Name, r.way, r.ran-ran, time.Since(start).Round(time.Second))
 }
 
@@ -331,7 +334,8 @@ func TestCluster(t *testing.T) {
 	for _, p := range pages {
 		byName[filepath.Base(p.Name)] = p
 	}
-	r := &pageRun{t: t, c: c, way: "istio", env: filepath.Join(t.TempDir(), "env"), skipped: map[string][]string{}, seen: map[string]int{}}
+	r := &pageRun{t: t, c: c, way: "istio", env: filepath.Join(t.TempDir(), "env"), skipped: map[string][]string{}, seen: map[string]int{},
+		memory: map[string]realcluster.ContainerMemory{}}
 	for _, name := range clusterPages {
 		r.runPage(byName[name])
 		if r.failures > 0 {
@@ -346,8 +350,54 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	t.Logf("%d statements run for real, %d outputs held to what the pages say; the others:%s", r.ran, r.checked, report.String())
+	r.reportMemory()
 	c.Stop()
 	if left := c.Leftovers(); len(left) > 0 {
 		t.Errorf("the cluster left behind:\n    %s", strings.Join(left, "\n    "))
 	}
+}
+
+// readMemory keeps each container's highest peak so far (a pod replaced takes its peak with it:
+// read after every page).
+func (r *pageRun) readMemory() {
+	for _, ns := range []string{"staging", "istio-system", "kube-system"} {
+		all, err := r.c.Memory(ns)
+		if err != nil {
+			r.t.Errorf("reading the pods' memory: %v", err)
+			return
+		}
+		for _, m := range all {
+			m.Owner = regexp.MustCompile(`-[a-z0-9]{8,10}$`).ReplaceAllString(m.Owner, "")
+			key := m.Namespace + "/" + m.Owner + "/" + m.Container
+			if old, ok := r.memory[key]; !ok || m.PeakBytes > old.PeakBytes || m.Restarts > 0 {
+				r.memory[key] = m
+			}
+		}
+	}
+}
+
+// reportMemory prints every container's peak beside its limit, and fails on a restart or an
+// out-of-memory kill: what the manifests' limits must hold under the pages' traffic.
+func (r *pageRun) reportMemory() {
+	var keys []string
+	for k := range r.memory {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var table strings.Builder
+	var sum int64
+	for _, k := range keys {
+		m := r.memory[k]
+		limit := "none"
+		if m.LimitBytes > 0 {
+			limit = fmt.Sprintf("%.0f MiB", float64(m.LimitBytes)/(1<<20))
+		}
+		fmt.Fprintf(&table, "\n    %-52s peak %6.1f MiB  limit %-8s restarts %d %s", k, float64(m.PeakBytes)/(1<<20), limit, m.Restarts, m.LastReason)
+		sum += m.PeakBytes
+		if m.Restarts > 0 || m.LastReason == "OOMKilled" {
+			r.t.Errorf("%s restarted %d times (last: %s) under the pages' traffic", k, m.Restarts, m.LastReason)
+		}
+	}
+	r.t.Logf("the pods' memory, the highest peak of each container over the pages (its cgroup's high-water mark); sum %.0f MiB:%s",
+		float64(sum)/(1<<20), table.String())
 }
