@@ -324,25 +324,9 @@ func setupCluster(t *testing.T, r *replayer, istio string) {
 		cp.mustKubectl(t, nil, "apply", "-f", filepath.Join(istio, "samples", "addons", addon+".yaml"))
 	}
 	// prepare_namespace, from setup-cluster's own dry run (kind, sidecars).
-	dry := exec.Command(filepath.Join(root, "scripts", "setup-cluster"), "kind", "--dry-run")
-	dry.Dir = root
-	out, err := dry.Output()
+	step, err := tools.SetupNamespaceCommands(root)
 	if err != nil {
-		t.Fatalf("scripts/setup-cluster kind --dry-run: %v", err)
-	}
-	var step []string
-	in := false
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "== ") {
-			in = strings.HasPrefix(line, "== namespace staging")
-			continue
-		}
-		if in && strings.HasPrefix(line, "+ kubectl ") {
-			step = append(step, strings.TrimPrefix(line, "+ "))
-		}
-	}
-	if len(step) == 0 {
-		t.Fatal("scripts/setup-cluster kind --dry-run: no kubectl command in its step \"namespace staging\"")
+		t.Fatal(err)
 	}
 	block := &Block{Page: "scripts/setup-cluster (prepare_namespace)", Kind: "plain"}
 	for i, l := range step {

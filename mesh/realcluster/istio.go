@@ -75,25 +75,9 @@ func (c *Cluster) InstallIstio() error {
 
 // prepareNamespace runs setup-cluster's namespace step, as its dry run prints it (sidecars).
 func (c *Cluster) prepareNamespace() error {
-	dry := exec.Command(filepath.Join(c.Root, "scripts", "setup-cluster"), "kind", "--dry-run")
-	dry.Dir = c.Root
-	out, err := dry.Output()
+	step, err := tools.SetupNamespaceCommands(c.Root)
 	if err != nil {
-		return fmt.Errorf("scripts/setup-cluster kind --dry-run: %w", err)
-	}
-	var step []string
-	in := false
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, "== ") {
-			in = strings.HasPrefix(line, "== namespace staging")
-			continue
-		}
-		if in && strings.HasPrefix(line, "+ kubectl ") {
-			step = append(step, strings.TrimPrefix(line, "+ "))
-		}
-	}
-	if len(step) == 0 {
-		return fmt.Errorf("scripts/setup-cluster kind --dry-run: no kubectl command in its step \"namespace staging\"")
+		return err
 	}
 	for _, line := range step {
 		if _, err := c.Shell(line, time.Minute); err != nil {

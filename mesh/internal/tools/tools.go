@@ -92,3 +92,29 @@ func SetupList(root, name string) ([]string, error) {
 func setupCluster(root string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(root, "scripts", "setup-cluster"))
 }
+
+// SetupNamespaceCommands are the kubectl commands of setup-cluster's namespace step for a
+// sidecar cluster, as its own dry run prints them (`kind --dry-run`, step "namespace staging").
+func SetupNamespaceCommands(root string) ([]string, error) {
+	dry := exec.Command(filepath.Join(root, "scripts", "setup-cluster"), "kind", "--dry-run")
+	dry.Dir = root
+	out, err := dry.Output()
+	if err != nil {
+		return nil, fmt.Errorf("scripts/setup-cluster kind --dry-run: %w", err)
+	}
+	var step []string
+	in := false
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "== ") {
+			in = strings.HasPrefix(line, "== namespace staging")
+			continue
+		}
+		if in && strings.HasPrefix(line, "+ kubectl ") {
+			step = append(step, strings.TrimPrefix(line, "+ "))
+		}
+	}
+	if len(step) == 0 {
+		return nil, fmt.Errorf("scripts/setup-cluster kind --dry-run: no kubectl command in its step \"namespace staging\"")
+	}
+	return step, nil
+}
