@@ -396,8 +396,12 @@ func (r *pageRun) reportMemory() {
 		if m.LimitBytes > 0 {
 			limit = fmt.Sprintf("%.0f MiB", float64(m.LimitBytes)/(1<<20))
 		}
-		fmt.Fprintf(&table, "\n    %-52s peak %6.1f MiB  limit %-8s restarts %d %s", k, float64(m.PeakBytes)/(1<<20), limit, m.Restarts, m.LastReason)
-		sum += m.PeakBytes
+		peak := "  (ended, not read)"
+		if m.PeakBytes >= 0 {
+			peak = fmt.Sprintf("%6.1f MiB", float64(m.PeakBytes)/(1<<20))
+			sum += m.PeakBytes
+		}
+		fmt.Fprintf(&table, "\n    %-52s peak %s  limit %-8s restarts %d %s", k, peak, limit, m.Restarts, m.LastReason)
 		if m.Restarts > 0 || m.LastReason == "OOMKilled" {
 			r.t.Errorf("%s restarted %d times (last: %s) under the pages' traffic", k, m.Restarts, m.LastReason)
 		}
