@@ -26,14 +26,19 @@ type expectation struct {
 
 // versionsShown are the front page's rows, as the pages' `curl ... | grep -E 'class="(...)"'`
 // print them: each backend's address (aleph), then "version 0.1", or its problem.
+var (
+	addressLine = regexp.MustCompile(`class="address">(?:https?://)?([a-z0-9-]+)`)
+	versionLine = regexp.MustCompile(`class="(?:version|problem)">(?:version )?([^<]*)<`)
+)
+
 func versionsShown(out string) map[string]string {
 	shown := map[string]string{}
 	service := ""
 	for _, line := range strings.Split(out, "\n") {
-		if m := regexp.MustCompile(`class="address">(?:https?://)?([a-z0-9-]+)`).FindStringSubmatch(line); m != nil {
+		if m := addressLine.FindStringSubmatch(line); m != nil {
 			service = m[1]
 		}
-		if m := regexp.MustCompile(`class="(?:version|problem)">(?:version )?([^<]*)<`).FindStringSubmatch(line); m != nil && service != "" {
+		if m := versionLine.FindStringSubmatch(line); m != nil && service != "" {
 			shown[service] = strings.TrimSpace(m[1])
 		}
 	}

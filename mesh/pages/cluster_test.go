@@ -361,6 +361,9 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// replicaSetHash ends a ReplicaSet's name: its Deployment's name without it.
+var replicaSetHash = regexp.MustCompile(`-[a-z0-9]{8,10}$`)
+
 // readMemory keeps each container's highest peak so far (a pod replaced takes its peak with it:
 // read after every page).
 func (r *pageRun) readMemory() {
@@ -371,7 +374,7 @@ func (r *pageRun) readMemory() {
 			return
 		}
 		for _, m := range all {
-			m.Owner = regexp.MustCompile(`-[a-z0-9]{8,10}$`).ReplaceAllString(m.Owner, "")
+			m.Owner = replicaSetHash.ReplaceAllString(m.Owner, "")
 			key := m.Namespace + "/" + m.Owner + "/" + m.Container
 			if old, ok := r.memory[key]; !ok || m.PeakBytes > old.PeakBytes || m.Restarts > 0 {
 				r.memory[key] = m

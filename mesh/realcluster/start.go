@@ -99,11 +99,11 @@ func (c *Cluster) makeCertificates() error {
 }
 
 func (c *Cluster) writeKubeconfig(token string) error {
-	port, err := freePort()
+	ports, err := freePorts(1)
 	if err != nil {
 		return err
 	}
-	c.server = fmt.Sprintf("https://%s:%d", c.NodeIP, port)
+	c.server = fmt.Sprintf("https://%s:%d", c.NodeIP, ports[0])
 	kubeconfig, err := c.write("kubeconfig", fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -131,16 +131,12 @@ current-context: alephbeth
 }
 
 func (c *Cluster) startControlPlane() error {
-	etcdPort, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return err
 	}
-	peerPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
-	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 	if err := c.run("etcd", c.Bins["etcd"], "--name=alephbeth", "--data-dir="+c.path("etcd"),
 		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL, "--listen-peer-urls="+peerURL,
 		"--initial-advertise-peer-urls="+peerURL, "--initial-cluster=alephbeth="+peerURL, "--unsafe-no-fsync",
@@ -252,14 +248,12 @@ const containerdSocket = RunDir + "/containerd.sock"
 
 // startNode starts the kubelet and kube-proxy, and waits for the node to be Ready.
 func (c *Cluster) startNode() error {
-	kubeletPort, err := freePort()
+	// The kubelet's port and healthz port, kube-proxy's metrics and healthz ports.
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
-	healthzPort, err := freePort()
-	if err != nil {
-		return err
-	}
+	kubeletPort, healthzPort, metricsPort, proxyHealthz := ports[0], ports[1], ports[2], ports[3]
 	resolv, err := c.write("resolv.conf", "nameserver 127.0.0.1\n")
 	if err != nil {
 		return err
@@ -294,14 +288,6 @@ imageGCLowThresholdPercent: 98
 	kubeconfig := c.path("kubeconfig")
 	if err := c.run("kubelet", c.Bins["kubelet"], "--config="+config, "--kubeconfig="+kubeconfig,
 		"--root-dir="+c.path("kubelet"), "--hostname-override="+NodeName, "--node-ip="+c.NodeIP, "--v=0"); err != nil {
-		return err
-	}
-	metricsPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	proxyHealthz, err := freePort()
-	if err != nil {
 		return err
 	}
 	// NodePorts on the node's address only (not loopback: that needs route_localnet); the

@@ -99,15 +99,18 @@ func goBuild(moduleDir, dir, ldflags string, env []string, pkgs ...string) error
 // KubeBinaries builds every KubeTools binary into <root>/.local/bin, again only when a module's
 // go.mod or go.sum (or CoreDNS's main.go) changes (.local/bin/kube.pin). Cold: about 13 minutes
 // of CPU; later, seconds. It returns each binary's path by name.
-var KubeBinaries = func() func(root string) (map[string]string, error) {
+var KubeBinaries = buildOnce(buildKube)
+
+// buildOnce runs a build at most once in a process (its pin check reads files and runs go).
+func buildOnce(build func(root string) (map[string]string, error)) func(root string) (map[string]string, error) {
 	var once sync.Once
 	var bins map[string]string
 	var err error
 	return func(root string) (map[string]string, error) {
-		once.Do(func() { bins, err = buildKube(root) })
+		once.Do(func() { bins, err = build(root) })
 		return bins, err
 	}
-}()
+}
 
 func buildKube(root string) (map[string]string, error) {
 	version, err := KubeVersion(root)
@@ -161,15 +164,7 @@ func buildKube(root string) (map[string]string, error) {
 // IstioBinaries builds pilot-discovery (istiod) and pilot-agent (the sidecars' agent) from
 // mesh/go.mod's pinned Istio into <root>/.local/bin, static, once per pin (.local/bin/istio.pin).
 // Cold, after istioctl: about 5 minutes of CPU.
-var IstioBinaries = func() func(root string) (map[string]string, error) {
-	var once sync.Once
-	var bins map[string]string
-	var err error
-	return func(root string) (map[string]string, error) {
-		once.Do(func() { bins, err = buildIstio(root) })
-		return bins, err
-	}
-}()
+var IstioBinaries = buildOnce(buildIstio)
 
 func buildIstio(root string) (map[string]string, error) {
 	pin, err := filesPin(root, []string{"mesh/go.mod", "mesh/go.sum"})
